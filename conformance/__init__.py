@@ -1,0 +1,2 @@
+"""The conformance suite: clause registry, targets, pytest plugin, report and the
+``sessionspec`` command."""
