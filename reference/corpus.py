@@ -1,0 +1,86 @@
+"""The documents of one session or loaded index, kept in step with their vectors and BM25
+postings, row for row."""
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from protocol import StoredDocument
+from reference.bm25 import BM25
+from reference.filters import CompiledFilter, MetadataColumns, compile_filter
+from reference.search import Hit as _Hit
+from reference.search import VectorMatrix, follow_deletes, search
+
+
+class Corpus:
+    def __init__(self) -> None:
+        self._matrix = VectorMatrix()
+        self._bm25 = BM25()
+        self._docs: list[StoredDocument] = []
+        self._columns: MetadataColumns | None = None  # built on the first filtered query
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._matrix
+
+    @property
+    def dimension(self) -> int | None:
+        return self._matrix.dimension
+
+    def replace_all(self, docs: Sequence[StoredDocument], vectors: np.ndarray) -> None:
+        self._matrix, self._bm25, self._docs, self._columns = VectorMatrix(), BM25(), [], None
+        if docs:
+            self.upsert(docs, vectors)
+
+    def upsert(self, docs: Sequence[StoredDocument], vectors: np.ndarray) -> None:
+        rows = self._matrix.upsert([d.id for d in docs], vectors)
+        for row, doc in zip(rows.tolist(), docs, strict=True):
+            if row == len(self._docs):
+                self._docs.append(doc)
+            else:
+                self._docs[row] = doc
+        self._bm25.upsert(rows.tolist(), [d.text for d in docs])
+        self._columns = None
+
+    def delete(self, ids: Sequence[str]) -> int:
+        steps = self._matrix.delete(ids)
+        if steps:
+            follow_deletes(self._docs, steps)
+            self._bm25.delete(steps)
+            self._columns = None
+        return len(steps)
+
+    def get(self, ids: Sequence[str]) -> list[StoredDocument]:
+        """The documents of ``ids`` that exist, in the order asked."""
+        rows = (self._matrix.row_of(i) for i in ids)
+        return [self._docs[r] for r in rows if r is not None]
+
+    def all(self) -> list[StoredDocument]:
+        return list(self._docs)
+
+    def compile_filter(self, filter: Mapping[str, object]) -> CompiledFilter:
+        return compile_filter(filter)
+
+    def search(
+        self,
+        vector: np.ndarray | None,
+        text: str,
+        *,
+        top_k: int,
+        alpha: float,
+        filter: Mapping[str, object] | None,
+    ) -> list[tuple[StoredDocument, float]]:
+        candidates = None
+        if filter is not None:
+            compiled = compile_filter(filter)
+            if self._columns is None:
+                self._columns = MetadataColumns([d.metadata for d in self._docs])
+            candidates = compiled.mask(self._columns)
+        hits: list[_Hit] = search(self._matrix, self._bm25, vector, text, top_k, alpha, candidates)
+        return [(self._docs[row], score) for row, score in hits]
+
+    def snapshot(self) -> tuple[list[StoredDocument], np.ndarray]:
+        """Documents and their vectors in row order, as pushed."""
+        return list(self._docs), self._matrix.view()
