@@ -1,0 +1,115 @@
+"""The files served at ``indexUrl`` and ``dataUrl``, built once per index version.
+
+Encoding a 100k-document index takes seconds and hundreds of MB, so each version is encoded
+once, from one consistent snapshot, into ``data_dir/cache`` and then streamed from disk to every
+client that downloads it. Building a version deletes the files of older ones.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Literal
+
+from mock_cloud.store import NotFound, Store
+from protocol.artifact import IndexArtifact, encode_artifact
+from protocol.documents import encode_documents
+
+Kind = Literal["index", "data"]
+_SUFFIX: dict[str, str] = {"index": "index.moss", "data": "docs.json"}
+
+
+class DownloadCache:
+    def __init__(self, root: Path, store: Store) -> None:
+        self.root = root
+        self.store = store
+        self._locks: dict[Path, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _dir(self, project: str, name: str) -> Path:
+        # Hashed so that any index name (or project id) is a safe directory name.
+        digest = hashlib.sha256(f"{project}\x00{name}".encode()).hexdigest()[:40]
+        return self.root / digest
+
+    def path(self, project: str, name: str, stamp: int, kind: Kind) -> Path:
+        return self._dir(project, name) / f"{stamp}.{_SUFFIX[kind]}"
+
+    def _lock(self, folder: Path) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(folder, threading.Lock())
+
+    def _built(self, project: str, name: str, stamp: int) -> bool:
+        return all(self.path(project, name, stamp, kind).exists() for kind in _SUFFIX)
+
+    def ensure(self, project: str, name: str) -> int:
+        """Build the current version's files unless they exist; return that version's stamp.
+
+        Raises ``NotFound`` when there is no such index.
+        """
+        folder = self._dir(project, name)
+        with self._lock(folder):
+            record = self.store.get_index_info(project, name)
+            if record is None:
+                raise NotFound(f"index {name!r} not found")
+            if self._built(project, name, record.stamp):
+                return record.stamp
+            snapshot = self.store.snapshot(project, name)
+            stamp = snapshot.record.stamp
+            folder.mkdir(parents=True, exist_ok=True)
+            artifact = IndexArtifact(
+                name=snapshot.record.name,
+                model_id=snapshot.record.model_id,
+                dimension=snapshot.record.dimension,
+                embeddings=snapshot.vectors,
+                doc_ids=[d.id for d in snapshot.docs],
+                version=str(snapshot.record.version),
+            )
+            _write_atomically(self.path(project, name, stamp, "index"), encode_artifact(artifact))
+            del artifact
+            _write_atomically(self.path(project, name, stamp, "data"),
+                              encode_documents(snapshot.docs))
+            self._evict_except(folder, stamp)
+            return stamp
+
+    def file(self, project: str, name: str, stamp: int, kind: Kind) -> Path | None:
+        """The file of one version, built on demand if it is still the current one; None when
+        that version is gone (the index changed or was deleted since the URL was issued)."""
+        target = self.path(project, name, stamp, kind)
+        if target.exists():
+            return target
+        record = self.store.get_index_info(project, name)
+        if record is None or record.stamp != stamp:
+            return None
+        try:
+            built = self.ensure(project, name)
+        except NotFound:
+            return None
+        return target if built == stamp and target.exists() else None
+
+    @staticmethod
+    def _evict_except(folder: Path, stamp: int) -> None:
+        for stale in folder.iterdir():
+            if not stale.name.startswith(f"{stamp}."):
+                stale.unlink(missing_ok=True)
+
+    def forget(self, project: str, name: str) -> None:
+        folder = self._dir(project, name)
+        with self._lock(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A reader must never see a half-written file: write beside it, then rename over.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,244 @@
+"""The SQLite store on its own: a real file in tmp_path, no HTTP."""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mock_cloud.store import NotFound, Store, vector_checksum
+from protocol.documents import StoredDocument
+
+
+def docs_and_vectors(n: int, dim: int = 4, seed: int = 0, text: str = "text",
+                     ) -> tuple[list[StoredDocument], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    docs = [StoredDocument(f"d{i}", f"{text} {i}", {"k": str(i), "n": i}, {"p": [i]})
+            for i in range(n)]
+    return docs, rng.standard_normal((n, dim)).astype(np.float32)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    opened = Store(tmp_path)
+    opened.upsert_project("alpha", "ka")
+    opened.upsert_project("beta", "kb")
+    yield opened
+    opened.close()
+
+
+def test_vectors_come_back_bit_for_bit(store: Store) -> None:
+    awkward = np.array([[0.1, -0.0, 1e-45, 3.4028235e38], [np.float32(1) / 3, -1e-38, 7.0, 2.5]],
+                       dtype=np.float32)
+    docs = [StoredDocument("a", "x"), StoredDocument("b", "y", {"k": True}, "payload")]
+    store.replace_index("alpha", "idx", None, docs, awkward)
+    ids, matrix = store.load_vectors("alpha", "idx")
+    assert ids == ["a", "b"]
+    assert matrix.dtype == np.float32
+    assert matrix.tobytes() == awkward.tobytes()
+    assert store.get_docs("alpha", "idx") == docs
+    snapshot = store.snapshot("alpha", "idx")
+    assert snapshot.vectors.tobytes() == awkward.tobytes()
+    state = store.state()["projects"]["alpha"]["indexes"]["idx"]
+    assert state["checksums"]["a"] == vector_checksum(awkward[0].astype("<f4").tobytes())
+
+
+def test_replace_creates_then_replaces_whole_index(store: Store) -> None:
+    docs, vectors = docs_and_vectors(5)
+    first = store.replace_index("alpha", "idx", None, docs, vectors)
+    assert (first.model_id, first.dimension, first.doc_count, first.version) == ("custom", 4, 5, 1)
+    new_docs, new_vectors = docs_and_vectors(2, dim=3, seed=1, text="new")
+    second = store.replace_index("alpha", "idx", "moss-minilm", new_docs, new_vectors)
+    assert (second.model_id, second.dimension, second.doc_count) == ("moss-minilm", 3, 2)
+    assert second.version == 2 and second.created_at == first.created_at
+    assert [d.text for d in store.get_docs("alpha", "idx")] == ["new 0", "new 1"]
+
+
+def test_a_push_that_fails_half_way_changes_nothing(store: Store) -> None:
+    docs, vectors = docs_and_vectors(5)
+    before = store.replace_index("alpha", "idx", None, docs, vectors)
+    state = store.state()
+    # Rows are written one by one: the fourth cannot be serialised, after three were inserted.
+    bad = [*docs[:3], StoredDocument("x", "t", None, object()), docs[4]]
+    with pytest.raises(TypeError):
+        store.replace_index("alpha", "idx", None, bad, vectors)
+    assert store.state() == state
+    assert store.get_index_info("alpha", "idx") == before
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d, v: (d, np.vstack([v[:-1], [[np.nan] * 4]])), "finite"),
+    (lambda d, v: ([*d[:-1], StoredDocument("d0", "dup")], v), "duplicate"),
+    (lambda d, v: ([*d[:-1], StoredDocument("", "blank")], v), "id"),
+    (lambda d, v: (d, v[:-1]), "embeddings"),
+    (lambda d, v: ([], v[:0]), "at least one"),
+    (lambda d, v: ([*d[:-1], StoredDocument("z", "t", {"f": float("inf")})], v), "finite"),
+])
+def test_invalid_replacements_are_refused_and_change_nothing(store, mutate, message) -> None:
+    docs, vectors = docs_and_vectors(5)
+    store.replace_index("alpha", "idx", None, docs, vectors)
+    state = store.state()
+    bad_docs, bad_vectors = mutate(docs, vectors)
+    with pytest.raises(ValueError, match=message):
+        store.replace_index("alpha", "idx", None, bad_docs, bad_vectors)
+    assert store.state() == state
+
+
+def test_updated_at_moves_on_every_change_even_in_quick_succession(store: Store) -> None:
+    docs, vectors = docs_and_vectors(3)
+    stamps = [store.replace_index("alpha", "idx", None, docs, vectors).updated_at]
+    for _ in range(5):
+        stamps.append(store.replace_index("alpha", "idx", None, docs, vectors).updated_at)
+    stamps.append(store.add_docs("alpha", "idx", [StoredDocument("n", "t")], [[1, 2, 3, 4]])[0]
+                  .updated_at)
+    stamps.append(store.delete_docs("alpha", "idx", ["n"])[0].updated_at)
+    stamps.append(store.overwrite_vector("alpha", "idx", "d0", [0, 0, 0, 1]).updated_at)
+    assert len(set(stamps)) == len(stamps)
+    assert stamps == sorted(stamps)
+    assert store.get_index_info("alpha", "idx").version == 9
+
+
+def test_no_op_changes_keep_updated_at(store: Store) -> None:
+    docs, vectors = docs_and_vectors(3)
+    record = store.replace_index("alpha", "idx", None, docs, vectors)
+    assert store.delete_docs("alpha", "idx", ["unknown"]) == (record, 0)
+    after, added, updated = store.add_docs("alpha", "idx", [StoredDocument("d0", "t")],
+                                           [[1, 1, 1, 1]], upsert=False)
+    assert (after, added, updated) == (record, 0, 0)
+
+
+def test_projects_are_isolated(store: Store) -> None:
+    docs, vectors = docs_and_vectors(3)
+    store.replace_index("alpha", "shared", None, docs, vectors)
+    other_docs, other_vectors = docs_and_vectors(1, seed=9, text="beta")
+    store.replace_index("beta", "shared", None, other_docs, other_vectors)
+    assert [d.text for d in store.get_docs("beta", "shared")] == ["beta 0"]
+    assert store.get_index_info("alpha", "shared").doc_count == 3
+    assert store.delete_index("beta", "shared")
+    assert store.get_index_info("alpha", "shared") is not None
+    assert [r.name for r in store.list_indexes("beta")] == []
+    with pytest.raises(NotFound):
+        store.get_docs("beta", "shared")
+    with pytest.raises(NotFound):
+        store.replace_index("gamma", "x", None, docs, vectors)
+
+
+def test_add_docs_appends_and_upserts_keeping_vectors(store: Store) -> None:
+    docs, vectors = docs_and_vectors(3)
+    store.replace_index("alpha", "idx", None, docs, vectors)
+    new = [StoredDocument("d1", "changed"), StoredDocument("d9", "added")]
+    record, added, updated = store.add_docs("alpha", "idx", new, [[9, 9, 9, 9], [8, 8, 8, 8]])
+    assert (added, updated, record.doc_count) == (1, 1, 4)
+    ids, matrix = store.load_vectors("alpha", "idx")
+    assert ids == ["d0", "d1", "d2", "d9"]
+    assert matrix[0].tobytes() == vectors[0].tobytes()
+    assert matrix[1].tolist() == [9, 9, 9, 9]
+    assert store.get_docs("alpha", "idx", ["d1"])[0].text == "changed"
+    # upsert=False leaves stored documents alone and still adds new ones
+    _, added, updated = store.add_docs("alpha", "idx", [StoredDocument("d0", "no"),
+                                                        StoredDocument("e", "yes")],
+                                       [[1, 1, 1, 1], [2, 2, 2, 2]], upsert=False)
+    assert (added, updated) == (1, 0)
+    assert store.get_docs("alpha", "idx", ["d0"])[0].text == "text 0"
+
+
+def test_add_docs_needs_embeddings_of_the_index_dimension(store: Store) -> None:
+    docs, vectors = docs_and_vectors(3)
+    store.replace_index("alpha", "idx", None, docs, vectors)
+    state = store.state()
+    with pytest.raises(ValueError, match=r"docs\[1\].embedding: required"):
+        store.add_docs("alpha", "idx", [StoredDocument("a", "t"), StoredDocument("b", "t")],
+                       [[1, 2, 3, 4], None])
+    with pytest.raises(ValueError, match="expected dimension 4"):
+        store.add_docs("alpha", "idx", [StoredDocument("a", "t")], [[1, 2]])
+    with pytest.raises(ValueError, match="finite"):
+        store.add_docs("alpha", "idx", [StoredDocument("a", "t")], [[1, 2, 3, float("nan")]])
+    with pytest.raises(NotFound):
+        store.add_docs("alpha", "nope", [StoredDocument("a", "t")], [[1, 2, 3, 4]])
+    assert store.state() == state
+
+
+def test_delete_docs_ignores_unknown_ids(store: Store) -> None:
+    docs, vectors = docs_and_vectors(4)
+    store.replace_index("alpha", "idx", None, docs, vectors)
+    record, removed = store.delete_docs("alpha", "idx", ["d1", "zz", "d1", "d3"])
+    assert removed == 2 and record.doc_count == 2
+    assert [d.id for d in store.get_docs("alpha", "idx")] == ["d0", "d2"]
+
+
+def test_overwrite_vector_changes_only_that_checksum(store: Store) -> None:
+    docs, vectors = docs_and_vectors(3)
+    store.replace_index("alpha", "idx", None, docs, vectors)
+    before = store.state()["projects"]["alpha"]["indexes"]["idx"]["checksums"]
+    store.overwrite_vector("alpha", "idx", "d1", [1, 0, 0, 0])
+    after = store.state()["projects"]["alpha"]["indexes"]["idx"]["checksums"]
+    assert after["d0"] == before["d0"] and after["d2"] == before["d2"]
+    assert after["d1"] == vector_checksum(np.array([1, 0, 0, 0], "<f4").tobytes())
+    with pytest.raises(NotFound):
+        store.overwrite_vector("alpha", "idx", "missing", [1, 0, 0, 0])
+    with pytest.raises(ValueError, match="dimension"):
+        store.overwrite_vector("alpha", "idx", "d0", [1, 0])
+
+
+def test_readers_see_the_old_index_or_the_new_never_a_mix(store: Store) -> None:
+    n = 400
+    old_docs, vectors = docs_and_vectors(n, text="old")
+    new_docs, _ = docs_and_vectors(n, text="new")
+    store.replace_index("alpha", "idx", None, old_docs, vectors)
+    seen: list[set[str]] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            snapshot = store.snapshot("alpha", "idx")
+            seen.append({d.text.split()[0] for d in snapshot.docs})
+            assert len(snapshot.docs) == snapshot.vectors.shape[0] == n
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(10):
+            store.replace_index("alpha", "idx", None, new_docs if i % 2 else old_docs, vectors)
+    finally:
+        stop.set()
+        reader.join()
+    assert seen and all(len(kinds) == 1 for kinds in seen)
+
+
+def test_data_and_clock_survive_reopening(tmp_path: Path) -> None:
+    first = Store(tmp_path)
+    first.upsert_project("alpha", "ka")
+    docs, vectors = docs_and_vectors(3)
+    record = first.replace_index("alpha", "idx", None, docs, vectors)
+    first.close()
+    second = Store(tmp_path)
+    try:
+        assert second.project_key("alpha") == "ka"
+        assert second.get_index_info("alpha", "idx") == record
+        assert second.load_vectors("alpha", "idx")[1].tobytes() == vectors.tobytes()
+        later = second.replace_index("alpha", "idx", None, docs, vectors)
+        assert later.stamp > record.stamp
+    finally:
+        second.close()
+
+
+def test_reset_keeps_only_the_given_projects(store: Store) -> None:
+    docs, vectors = docs_and_vectors(2)
+    store.replace_index("alpha", "idx", None, docs, vectors)
+    job = store.create_job("alpha", "idx", "push", "completed")
+    store.reset({"alpha": "new-key"})
+    assert store.projects() == {"alpha": "new-key"}
+    assert store.list_indexes("alpha") == []
+    assert store.get_job("alpha", job.id) is None
+    assert store.state() == {"projects": {"alpha": {"indexes": {}}}}
+
+
+def test_jobs_belong_to_their_project(store: Store) -> None:
+    job = store.create_job("alpha", "idx", "create", "pending_upload", model_id="custom",
+                           doc_count=2, dimension=4)
+    assert job.progress == 0.0 and job.completed_at is None
+    assert job.params == {"model_id": "custom", "doc_count": 2, "dimension": 4}
+    assert store.get_job("beta", job.id) is None
+    assert store.get_job(None, job.id) == job
+    done = store.update_job("alpha", job.id, "completed")
+    assert done.status == "completed" and done.progress == 1.0 and done.completed_at
