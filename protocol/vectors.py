@@ -10,7 +10,9 @@ def as_matrix(rows: object, *, dimension: int | None = None, field: str = "embed
     """Convert ``rows`` to a C-contiguous float32 matrix, rejecting ragged, empty-width or
     non-finite input with a ``ValueError`` that names ``field``."""
     try:
-        matrix = np.asarray(rows, dtype=np.float32)
+        # Values beyond float32's range become inf, which the finiteness check below reports.
+        with np.errstate(over="ignore"):
+            matrix = np.asarray(rows, dtype=np.float32)
     except (ValueError, TypeError) as exc:
         raise ValueError(
             f"{field}: vectors must be equal-length lists of numbers ({exc})"

@@ -33,13 +33,16 @@ def tokenize(text: str) -> list[str]:
 
 def document_terms(text: str, metadata: Mapping[str, object] | None = None) -> Counter[str]:
     """Term frequencies of a document: its text, then each metadata key and value."""
-    terms = Counter(tokenize(text))
-    for key, value in (metadata or {}).items():
-        terms.update(tokenize(key))
-        value_text = metadata_text(value) if value is not None else None
-        if value_text is not None:
-            terms.update(tokenize(value_text))
-    return terms
+    if metadata:
+        parts = [text]
+        for key, value in metadata.items():
+            parts.append(key)
+            value_text = metadata_text(value) if value is not None else None
+            if value_text is not None:
+                parts.append(value_text)
+        # One pass over one string: a space never joins two words.
+        text = " ".join(parts)
+    return Counter(tokenize(text))
 
 
 class BM25:
@@ -106,9 +109,15 @@ class BM25:
         self._lengths[row] = length
         self._total_length += length
         self._live += 1
+        postings, arrays = self._postings, self._arrays
         for term, tf in counts.items():
-            self._postings.setdefault(term, {})[row] = tf
-            self._arrays.pop(term, None)
+            posting = postings.get(term)
+            if posting is None:
+                postings[term] = {row: tf}
+            else:
+                posting[row] = tf
+                if arrays:
+                    arrays.pop(term, None)
 
     def _clear(self, row: int) -> None:
         counts = self._terms[row]

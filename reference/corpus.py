@@ -41,7 +41,8 @@ class Corpus:
                 self._docs.append(doc)
             else:
                 self._docs[row] = doc
-        self._bm25.upsert(rows.tolist(), [d.text for d in docs])
+        # Metadata is indexed too: the published SDK's keyword side matches metadata values.
+        self._bm25.upsert(rows.tolist(), [d.text for d in docs], [d.metadata for d in docs])
         self._columns = None
 
     def delete(self, ids: Sequence[str]) -> int:

@@ -305,25 +305,25 @@ def _with_missing(hits: BoolArray) -> BoolArray:
     return np.append(hits, False)
 
 
-def _lookup_table(col: _Column, texts: Sequence[str], present: bool) -> BoolArray:
+def _lookup_table(col: _Column, texts: Sequence[str], keep_listed: bool) -> BoolArray:
     out = np.zeros(len(col.uniques) + 1, dtype=bool)
-    if not present:
+    if not keep_listed:
         out[:-1] = True
     for text in texts:
         code = col.index.get(text)
         if code is not None:
-            out[code] = present
+            out[code] = keep_listed
     return out
 
 
 def _equality_leaf(name: str, op: str, texts: tuple[str, ...]) -> _Leaf:
     wanted = frozenset(texts)
-    present = op in ("$eq", "$in")
+    keep_listed = op in ("$eq", "$in")
     return _Leaf(
         name,
         op,
-        (lambda t: t in wanted) if present else (lambda t: t not in wanted),
-        lambda col: _lookup_table(col, texts, present),
+        (lambda t: t in wanted) if keep_listed else (lambda t: t not in wanted),
+        lambda col: _lookup_table(col, texts, keep_listed),
     )
 
 

@@ -133,21 +133,35 @@ class VectorMatrix:
         self._reserve(len(self._ids) + len(ids))
         assert self._data is not None
 
-        rows = np.empty(len(ids), dtype=np.intp)
-        for i, doc_id in enumerate(ids):
-            row = self._rows.get(doc_id)
+        first_new = len(self._ids)
+        known, order = self._rows, self._ids
+        found: list[int] = []
+        for doc_id in ids:
+            row = known.get(doc_id)
             if row is None:
-                row = self._rows[doc_id] = len(self._ids)
-                self._ids.append(doc_id)
-                self._seq[row] = self._next_seq
-                self._next_seq += 1
-            rows[i] = row
-        # Keep the last occurrence of a repeated id: fancy assignment with repeated indices
-        # does not promise which value lands.
-        _, last_first = np.unique(rows[::-1], return_index=True)
-        keep = len(rows) - 1 - last_first
-        self._data[rows[keep]] = matrix[keep]
-        self._norms[rows[keep]] = np.linalg.norm(matrix[keep].astype(np.float64), axis=1)
+                row = known[doc_id] = len(order)
+                order.append(doc_id)
+            found.append(row)
+        rows = np.array(found, dtype=np.intp)
+        added = len(order) - first_new
+        # New rows are appended in first-seen order, so their sequence numbers are a range.
+        self._seq[first_new : len(order)] = np.arange(
+            self._next_seq, self._next_seq + added, dtype=np.int64
+        )
+        self._next_seq += added
+        if added == len(rows):
+            # All new, hence all distinct and appended in order: plain slices, no gathering.
+            target: slice | _Rows = slice(first_new, len(order))
+            source = matrix
+        else:
+            # Keep the last occurrence of a repeated id: fancy assignment with repeated
+            # indices does not promise which value lands.
+            _, last_first = np.unique(rows[::-1], return_index=True)
+            keep = len(rows) - 1 - last_first
+            target, source = rows[keep], matrix[keep]
+        self._data[target] = source
+        # Summed in float64: squares of large float32 components overflow float32.
+        self._norms[target] = np.sqrt(np.einsum("ij,ij->i", source, source, dtype=np.float64))
         return rows
 
     def delete(self, ids: Iterable[str]) -> list[tuple[int, int]]:
@@ -287,7 +301,7 @@ def _rrf(
     lexical = matched[_best(keyword[matched], seq[matched], depth)]
     pool = np.union1d(semantic, lexical)
     fused = np.zeros(len(dots), dtype=np.float32)
-    ranks = np.arange(1, depth + 1, dtype=np.float32)
+    ranks = np.arange(1, max(len(semantic), len(lexical)) + 1, dtype=np.float32)
     # weight * (1 / (k + rank)), not weight / (k + rank): the two round differently in
     # float32, and exact ties (0.8/32 against 0.8/40 + 0.2/40) fall the SDK's way only so.
     reciprocal = np.float32(1.0) / (k + ranks)

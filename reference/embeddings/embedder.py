@@ -8,6 +8,9 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 DEFAULT_BATCH_SIZE = 64
+# Upper bound on batch x sequence length per model run (see _embed_chunk).
+DEFAULT_MAX_BATCH_TOKENS = 4096
+_TOKENIZE_CHUNK = 2048
 
 
 class Embedder:
@@ -25,10 +28,12 @@ class Embedder:
         tokenizer: Tokenizer,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ) -> None:
         self.model_id = model_id
         self.dimension = dimension
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self._session = session
         self._tokenizer = tokenizer
         # Only feed the inputs the graph declares: mpnet-style models take no token_type_ids.
@@ -53,18 +58,33 @@ class Embedder:
             return out
         with self._calls_lock:
             self._calls += 1
-        # Batches of similar length need little padding; character length is a cheap proxy for
-        # token length and avoids tokenizing everything twice.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            out[rows] = self._embed_batch([texts[i] for i in rows])
+        # Tokenizing in chunks bounds the padded id matrices for very large calls.
+        for start in range(0, len(texts), _TOKENIZE_CHUNK):
+            chunk = list(texts[start : start + _TOKENIZE_CHUNK])
+            out[start : start + len(chunk)] = self._embed_chunk(chunk)
         return out
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+    def _embed_chunk(self, texts: list[str]) -> np.ndarray:
+        # The tokenizer pads to the longest text of the chunk; each batch below is then cut to
+        # its own longest text, so padding is per batch (right padding makes the cut exact).
         encodings = self._tokenizer.encode_batch(texts)
         input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
         attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        lengths = attention_mask.sum(axis=1)
+        # Longest first, so batches hold texts of nearly equal length and little padding.
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            # Attention memory grows with batch x length^2: long texts go in smaller batches.
+            size = max(1, min(self.batch_size, self.max_batch_tokens // int(lengths[order[start]])))
+            rows = order[start : start + size]
+            width = int(lengths[rows[0]])
+            out[rows] = self._run(input_ids[rows, :width], attention_mask[rows, :width])
+            start += size
+        return out
+
+    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(input_ids)

@@ -264,6 +264,11 @@ def test_nothing_to_rank_returns_nothing() -> None:
     assert search(VectorMatrix(), BM25(), [1.0], "apple", 5, 0.5) == []
 
 
+def test_a_huge_top_k_costs_no_more_than_every_document() -> None:
+    matrix, bm25 = build(DOCS)
+    assert len(search(matrix, bm25, [1.0, 0.0], "apple", 10**12, 0.5)) == len(DOCS)
+
+
 # --- search: what ranks and what is reported -----------------------------------------------------
 
 
