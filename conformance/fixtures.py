@@ -1,7 +1,8 @@
 """The fixtures a suite test uses (loaded by :mod:`conformance.plugin`).
 
 ``target``, ``cloud`` (session scope); ``project``, ``make_client``, ``client``, ``bad_client``,
-``index_name`` (per test). Each test gets a fresh project, so tests never see each other's data.
+``index_name``, ``record_measurement`` (per test). Each test gets a fresh project, so tests never
+see each other's data.
 """
 
 import os
@@ -14,11 +15,16 @@ import pytest
 
 from conformance.calls import close_resource
 from conformance.cloud import Cloud, Project, local_cloud
+from conformance.results import MEASUREMENT
 from conformance.targets import Target, threaded_cloud_ok, unavailable_reason
 
 
 class MakeClient(Protocol):
     def __call__(self, project: Project | None = None, *, key: str | None = None) -> Any: ...
+
+
+class RecordMeasurement(Protocol):
+    def __call__(self, name: str, value: float, unit: str = "", **details: Any) -> None: ...
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +120,16 @@ def bad_client(make_client: MakeClient, project: Project) -> Any:
     """A client for this test's project with a wrong key (building it must not fail)."""
     return make_client(key=project.key + "-wrong-" + secrets.token_hex(3))
 
+
+
+@pytest.fixture
+def record_measurement(request: pytest.FixtureRequest) -> RecordMeasurement:
+    """``record_measurement(name, value, unit="", **details)``: attach a number to this test's
+    result. report.json lists it under the test's ``measurements`` (and a passing test's
+    message shows it); JUnit XML carries it as a ``measurement`` property."""
+
+    def record(name: str, value: float, unit: str = "", **details: Any) -> None:
+        entry = {"name": name, "value": value, "unit": unit, **details}
+        request.node.user_properties.append((MEASUREMENT, entry))
+
+    return record

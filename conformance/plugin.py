@@ -6,18 +6,22 @@ Inert for tests that use none of it: the target is loaded only when a collected 
 ``cloud`` fixture (or one built on it). The fixtures live in :mod:`conformance.fixtures`.
 """
 
+import difflib
 import os
 import platform
 import shlex
 import sys
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance import calls
+# hypothesis_profiles is imported for its side effect: the ci/dev profiles must exist before
+# Hypothesis's own plugin reads --hypothesis-profile in pytest_configure.
+from conformance import calls, hypothesis_profiles  # noqa: F401
 from conformance.clauses import CLAUSES
 from conformance.report import build_report, write_report
 from conformance.results import Recorder, troubleshooting_note
@@ -45,6 +49,7 @@ class SuiteState:
         self.spec: str = config.getoption("sessionspec_target") or default_spec()
         self.recorder = Recorder()
         self.requirements: dict[str, frozenset[str]] = {}  # nodeid -> capabilities needed
+        self.clauses: list[str] = clause_selection(config.getoption("sessionspec_clauses") or [])
         self.started = time.time()
         self._target: Target | None = None
 
@@ -75,6 +80,24 @@ class SuiteState:
 
 
 STATE = pytest.StashKey[SuiteState]()
+
+
+def clause_selection(values: Iterable[str]) -> list[str]:
+    """The clause ids of ``--clause`` options (each may hold several, comma-separated), in the
+    order given; an id not in the registry is a usage error, with the nearest ids as a hint."""
+    ids = list(dict.fromkeys(part.strip() for v in values for part in v.split(",")))
+    ids = [cid for cid in ids if cid]
+    unknown = [cid for cid in ids if cid not in CLAUSES]
+    if unknown:
+        hints = []
+        for cid in unknown:
+            close = difflib.get_close_matches(cid.upper(), list(CLAUSES), n=3)
+            hints.append(f"{cid!r} (did you mean {', '.join(close)}?)" if close else repr(cid))
+        raise pytest.UsageError(
+            f"--clause: unknown clause id {', '.join(hints)}; the ids are in "
+            "conformance/clauses.toml"
+        )
+    return ids
 
 
 def suite_state(config: pytest.Config) -> SuiteState:
@@ -112,6 +135,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="auto",
         help="where the started mock cloud runs: a thread of this process, a child process, or "
         "auto (a thread only for targets that declare threaded_cloud_ok)",
+    )
+    group.addoption(
+        "--clause",
+        dest="sessionspec_clauses",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only the tests of clause ID (repeatable; or comma-separated ids); the others "
+        "are deselected and left out of the report",
     )
     group.addoption(
         "--sessionspec-report-dir",
@@ -174,8 +206,24 @@ def pytest_collection_modifyitems(
             item.user_properties.append(("clause", cid))
     if problems:
         raise pytest.UsageError("clause markers:\n  " + "\n  ".join(problems))
+    if state.clauses:
+        _deselect_other_clauses(config, items, frozenset(state.clauses))
     if state.requirements:
         state.target()  # fail fast on a bad --target, before any test runs
+
+
+def _deselect_other_clauses(
+    config: pytest.Config, items: list[pytest.Item], wanted: frozenset[str]
+) -> None:
+    """Keep the tests that check at least one of ``wanted``; tests tied to no clause go too,
+    since they cannot speak for the clauses asked about."""
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        (keep if wanted.intersection(_marker_args(item, "clause")) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -225,8 +273,10 @@ def run_info(state: SuiteState) -> dict[str, Any]:
         if unavailable_reason(loaded):
             target["unavailable"] = unavailable_reason(loaded)
     argv = [Path(sys.argv[0]).name, *redact(sys.argv[1:])] if sys.argv else []
+    selection = {"selected_clauses": list(state.clauses)} if state.clauses else {}
     return {
         "target": target,
+        **selection,
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
@@ -243,7 +293,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         directory = session.config.getoption("sessionspec_report_dir")
         if directory:
-            report = build_report(run_info(state), CLAUSES, state.recorder.records.values())
+            # Clauses left out by --clause are left out of the report too: listed as UNTESTED
+            # they would read as gaps, and a test checking a selected clause and another one
+            # would give that other clause a verdict from part of its tests.
+            clauses = (
+                {cid: c for cid, c in CLAUSES.items() if cid in state.clauses}
+                if state.clauses
+                else CLAUSES
+            )
+            report = build_report(run_info(state), clauses, state.recorder.records.values())
             report.run["pytest_exit_status"] = int(exitstatus)
             write_report(report, Path(directory))
     finally:

@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from conformance.clauses import Clause
-from conformance.results import ERROR, FAILED, PASSED, SKIPPED, XFAIL, XPASS, TestRecord
+from conformance.results import (
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    XFAIL,
+    XPASS,
+    TestRecord,
+    measurement_summary,
+)
 
 PASS, FAIL, SKIP, UNTESTED = "PASS", "FAIL", "SKIP", "UNTESTED"
 STATUSES = (PASS, FAIL, SKIP, UNTESTED)
@@ -44,6 +53,7 @@ class ClauseVerdict:
                 "message": t.message,
                 "duration": round(t.duration, 4),
                 **({"troubleshooting": t.troubleshooting} if t.troubleshooting else {}),
+                **({"measurements": t.measurements} if t.measurements else {}),
             }
             for t in self.tests
         ]
@@ -185,6 +195,11 @@ def render_markdown(report: Report) -> str:
             lines += ["```", t.message.strip(), "```", ""]
             if t.troubleshooting:
                 lines += [f"Troubleshooting: {t.troubleshooting}", ""]
+    measured = [(v, t) for v in report.verdicts for t in v.tests if t.measurements]
+    if measured:
+        lines += ["", "## Measurements", ""]
+        lines += [f"- `{v.id}` `{t.nodeid}`: {measurement_summary(t.measurements)}"
+                  for v, t in measured]
     if report.unassigned:
         lines += ["", "## Tests tied to no clause", ""]
         lines += [f"- `{t.nodeid}`: {t.status}" for t in report.unassigned]

@@ -9,6 +9,7 @@ PASSED, FAILED, ERROR, SKIPPED, XFAIL, XPASS = (
     "passed", "failed", "error", "skipped", "xfail", "xpass"
 )
 MAX_MESSAGE = 2000
+MEASUREMENT = "measurement"  # the user_properties key of a recorded measurement
 
 
 @dataclass
@@ -23,6 +24,8 @@ class TestRecord:
     message: str = ""
     duration: float = 0.0
     troubleshooting: str | None = None
+    # What the test measured (``record_measurement``), by name: {"value", "unit", ...}.
+    measurements: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -34,6 +37,16 @@ def troubleshooting_note(doc: str | None) -> str | None:
         return None
     note = doc.split("Troubleshooting:", 1)[1]
     return " ".join(note.split()) or None
+
+
+def measurement_summary(measurements: dict[str, dict[str, Any]]) -> str:
+    """``"name=value unit, ..."``, for the message of a passing test."""
+    parts = []
+    for name, m in measurements.items():
+        value = m.get("value")
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        parts.append(f"{name}={shown}" + (f" {m['unit']}" if m.get("unit") else ""))
+    return ", ".join(parts)
 
 
 def _message(report: pytest.TestReport) -> str:
@@ -69,6 +82,11 @@ class Recorder:
                 report.nodeid, list(clauses), troubleshooting=note
             )
         record.duration += report.duration
+        for key, value in report.user_properties:
+            if key == MEASUREMENT and isinstance(value, dict) and "name" in value:
+                record.measurements[str(value["name"])] = {
+                    k: v for k, v in value.items() if k != "name"
+                }
         if record.status in (FAILED, ERROR):
             return  # the first failure explains the test; a teardown error after it adds noise
         wasxfail = getattr(report, "wasxfail", None)
@@ -82,3 +100,6 @@ class Recorder:
         elif report.skipped:
             record.status = SKIPPED
             record.message = _message(report)
+        elif report.when == "call" and record.measurements and not record.message:
+            # A passing test has no message of its own: its measurements are the news.
+            record.message = measurement_summary(record.measurements)

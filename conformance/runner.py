@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from conformance.plugin import clause_selection
 from conformance.report import JUNIT_XML, REPORT_JSON, REPORT_MD, target_title
 from conformance.targets import TargetError, default_spec, load_target, target_versions
 
@@ -42,6 +43,7 @@ class RunOptions:
     target: str | None = None
     report_dir: Path = DEFAULT_REPORT_DIR
     keyword: str | None = None
+    clauses: list[str] = field(default_factory=list)
     cloud_url: str | None = None
     control_key: str | None = None
     cloud_mode: str = "auto"
@@ -129,6 +131,8 @@ def pytest_arguments(options: RunOptions, ini: Path) -> list[str]:
         args += ["--target", options.target]
     if options.keyword:
         args += ["-k", options.keyword]
+    for clause in options.clauses:
+        args += ["--clause", clause]
     if options.cloud_url:
         args += ["--cloud-url", options.cloud_url]
     if options.control_key:
@@ -181,6 +185,11 @@ def print_clauses(console: Console, report: dict[str, Any]) -> None:
 def run(options: RunOptions, console: Console | None = None) -> int:
     """Run the suite; returns 0 when every MUST clause that applied passed."""
     console = console or Console()
+    try:
+        clauses = clause_selection(options.clauses)
+    except pytest.UsageError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return int(pytest.ExitCode.USAGE_ERROR)
     # As `python -m` would: a `package.module:ATTR` target in the current directory imports.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -192,6 +201,8 @@ def run(options: RunOptions, console: Console | None = None) -> int:
     versions = ", ".join(f"{k} {v}" for k, v in target_versions(checked).items())
     shown = f"{checked.name} ({versions})" if versions else checked.name
     console.print(Text.assemble("Checking target ", (shown, "bold")))
+    if clauses:
+        console.print(Text.assemble("Only ", (", ".join(clauses), "bold"), " (--clause)"))
     close = getattr(checked, "close", None)
     if callable(close):
         close()
@@ -210,7 +221,12 @@ def run(options: RunOptions, console: Console | None = None) -> int:
     report = json.loads(report_path.read_text("utf-8"))
     print_clauses(console, report)
     verdict = report["exit_status"]
-    if code in _PYTEST_BROKE:
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED and clauses:
+        matching = f" and matches -k {options.keyword!r}" if options.keyword else ""
+        console.print(f"[bold red]no suite test checks[/] {', '.join(clauses)}{matching}",
+                      highlight=False)
+        verdict = int(code)
+    elif code in _PYTEST_BROKE:
         console.print(f"[bold red]pytest could not run the suite[/] (exit status {int(code)})")
         verdict = int(code)
     else:
@@ -234,6 +250,9 @@ def add_arguments(parser: Any) -> None:
     )
     parser.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
                         help="only tests matching this pytest -k expression")
+    parser.add_argument("--clause", dest="clauses", action="append", default=[], metavar="ID",
+                        help="only the tests of clause ID (repeatable, or comma-separated ids); "
+                        "the report lists only those clauses")
     parser.add_argument("--cloud-url", default=None, metavar="URL",
                         help="use this running mock cloud instead of starting one")
     parser.add_argument("--control-key", default=None, metavar="KEY",
@@ -253,6 +272,7 @@ def options_from(args: Any) -> RunOptions:
         target=args.target,
         report_dir=args.report_dir,
         keyword=args.keyword,
+        clauses=list(args.clauses or []),
         cloud_url=args.cloud_url,
         control_key=args.control_key,
         cloud_mode=args.cloud_mode,

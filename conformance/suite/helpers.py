@@ -8,6 +8,8 @@ built-in models.
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import pytest
+
 from conformance.calls import call
 from conformance.targets import Target
 from conformance.vectors import basis
@@ -92,3 +94,29 @@ def get_docs(target: Target, session: Any, doc_ids: Sequence[str] | None = None)
 
 def ids(docs: Iterable[Any]) -> list[str]:
     return [d.id for d in docs]
+
+
+def hits(result: Any) -> list[tuple[str, float]]:
+    """A query result's documents as ``(id, score)``, best first."""
+    return [(d.id, float(d.score)) for d in result.docs]
+
+
+def index_calls(cloud: Any, project: Any, since: int) -> list[str]:
+    """The project's index-API calls logged after ``since``, as ``"METHOD route -> status"``:
+    token requests and telemetry are left out (the document allows both)."""
+    return [
+        f"{e.method} {e.route} -> {e.status}"
+        for e in cloud.requests(since=since, project=project)
+        if not (e.is_auth or e.is_telemetry)
+    ]
+
+
+def mutation_options(target: Target, *, upsert: bool) -> Any:
+    """The target's ``MutationOptions(upsert=...)``; skips the test when it has none."""
+    factory = getattr(target, "mutation_options", None)
+    if not callable(factory):
+        pytest.skip(f"target {target.name!r} has no mutation_options(): cannot pass upsert")
+    try:
+        return factory(upsert=upsert)
+    except NotImplementedError as exc:
+        pytest.skip(f"target {target.name!r} cannot build MutationOptions: {exc}")

@@ -78,3 +78,144 @@ def test_omitted_model_adopts_builtin(target, make_client, index_name):
     call(session.add_docs([target.document("a", "a short text")]))
     call(session.push_index())
     assert open_session(make_client(), index_name, model_id=None).model_id == "moss-mediumlm"
+
+
+@pytest.mark.clause("MODEL-DEFAULT-MINILM")
+def test_default_model_is_minilm(target, client, cloud, project, index_name):
+    """``session(name)`` without ``model_id`` on a new index uses ``"moss-minilm"``: the session
+    says so, and its push stores a ``moss-minilm`` index of 384-dimensional vectors.
+
+    Troubleshooting: the default is another model, or ``model_id`` reports the requested value
+    (None) instead of the model in use.
+    """
+    session = open_session(client, index_name, model_id=None)
+    assert session.model_id == "moss-minilm"
+    call(session.add_docs([target.document("a", "a short text"), target.document("b", "more")]))
+    call(session.push_index())
+    stored = cloud.index(project, index_name)
+    assert stored is not None
+    assert stored.model_id == "moss-minilm"
+    assert stored.dimension == 384
+
+
+def _unavailable_model_error(exc: Exception) -> None:
+    """Fail unless ``exc`` reads as "this model cannot run here", not "no such model"."""
+    if isinstance(exc, ValueError):
+        pytest.fail(f"moss-mediumlm was rejected as an argument: {exc!r}")
+    assert "model" in str(exc).lower(), f"unclear error for an unavailable model: {exc!r}"
+
+
+@pytest.mark.clause("MODEL-CHOICES")
+def test_mediumlm_is_accepted(target, client, index_name):
+    """``model_id="moss-mediumlm"`` is accepted: the session opens, reports that model and
+    embeds with it. A machine without the model's files may refuse to load it (when the session
+    opens or when it embeds), but only with an error saying the model cannot be loaded, never a
+    ``ValueError`` that calls the id unknown.
+
+    Troubleshooting: the SDK's list of model ids lacks ``moss-mediumlm``, or maps it silently
+    onto another model.
+    """
+    try:
+        session = open_session(client, index_name, model_id="moss-mediumlm")
+    except Exception as exc:
+        _unavailable_model_error(exc)
+        return
+    assert session.model_id == "moss-mediumlm"
+    try:
+        call(session.add_docs([target.document("a", "a short text")]))
+    except Exception as exc:
+        _unavailable_model_error(exc)
+        return
+    assert session.doc_count == 1
+
+
+@pytest.mark.clause("MODEL-CHOICES")
+def test_mediumlm_embeds_with_its_own_model(target, client, cloud, project, index_name):
+    """A ``moss-mediumlm`` session embeds and pushes: the cloud stores a ``moss-mediumlm``
+    index whose vectors are larger than ``moss-minilm``'s 384 dimensions (PROTOCOL.md), so it is
+    not the default model under another name. Skipped when the model cannot be loaded here.
+
+    Troubleshooting: ``moss-mediumlm`` is an alias of ``moss-minilm``, or the stored model id
+    is the default one.
+    """
+    try:
+        session = open_session(client, index_name, model_id="moss-mediumlm")
+        call(session.add_docs([target.document("a", "a short text")]))
+    except ValueError:
+        raise
+    except Exception as exc:
+        pytest.skip(f"moss-mediumlm cannot run on this machine: {str(exc).splitlines()[0]}")
+    call(session.push_index())
+    stored = cloud.index(project, index_name)
+    assert stored is not None
+    assert stored.model_id == "moss-mediumlm"
+    assert stored.dimension > 384
+
+
+@pytest.mark.clause("MODEL-CHOICES")
+def test_custom_is_accepted(target, client, index_name):
+    """``model_id="custom"`` is accepted and reported by the session.
+
+    Troubleshooting: ``"custom"`` is only accepted on ``create_index``, not on ``session()``.
+    """
+    assert open_session(client, index_name, model_id=CUSTOM).model_id == CUSTOM
+
+
+@pytest.mark.clause("MODEL-SET-BY-MODEL-ID")
+def test_model_id_custom_governs_session(target, client, cloud, project, index_name):
+    """``session(name, model_id="custom")`` gives a session on the custom model: it reports
+    ``"custom"``, takes the caller's vectors (and refuses bare texts) and pushes a ``custom``
+    index of the vectors' dimension.
+
+    Troubleshooting: ``model_id`` is ignored on a new index (the default model is used), or the
+    pushed index is labelled with another model.
+    """
+    session = open_session(client, index_name, model_id=CUSTOM)
+    assert session.model_id == CUSTOM
+    with pytest.raises((ValueError, TypeError)):
+        call(session.add_docs([target.document("bare", "no vector")]))
+    add(target, session, {"a": [0.5] * 6, "b": [-0.5] * 6})
+    call(session.push_index())
+    stored = cloud.index(project, index_name)
+    assert stored is not None
+    assert (stored.model_id, stored.dimension) == (CUSTOM, 6)
+
+
+@pytest.mark.clause("MODEL-SET-BY-MODEL-ID")
+@pytest.mark.requires(BUILTIN_MODELS)
+def test_model_id_builtin_governs_session(target, client, cloud, project, index_name):
+    """``session(name, model_id="moss-minilm")`` embeds texts itself and pushes a
+    ``moss-minilm`` index.
+
+    Troubleshooting: an explicit built-in ``model_id`` is treated differently from the default.
+    """
+    session = open_session(client, index_name, model_id="moss-minilm")
+    assert session.model_id == "moss-minilm"
+    call(session.add_docs([target.document("a", "a short text")]))
+    call(session.push_index())
+    stored = cloud.index(project, index_name)
+    assert stored is not None
+    assert (stored.model_id, stored.dimension) == ("moss-minilm", 384)
+
+
+@pytest.mark.clause("MODEL-SAME-FOR-ALL-PARTICIPANTS")
+def test_participants_share_the_stored_model(target, make_client, cloud, project, index_name):
+    """Several participants (clients of one project) resume one custom index: one asking for
+    another model gets ``ValueError``; those passing the same model or none all see the same
+    documents on the same model.
+
+    Troubleshooting: a participant's ``model_id`` silently wins over the stored model, or
+    resuming with an explicit matching ``model_id`` is treated as a mismatch.
+    """
+    vectors = basis_vectors(["a", "b", "c"])
+    store_index(target, make_client(), index_name, vectors)
+    before = cloud.index(project, index_name)
+    with pytest.raises(ValueError):
+        open_session(make_client(), index_name, model_id="moss-minilm")
+    same = open_session(make_client(), index_name, model_id=CUSTOM)
+    adopted = open_session(make_client(), index_name, model_id=None)
+    for participant in (same, adopted):
+        assert participant.model_id == CUSTOM
+        assert participant.doc_count == 3
+        assert ids(query_vector(target, participant, vectors["c"], top_k=1).docs) == ["c"]
+    assert cloud.index(project, index_name) == before

@@ -74,6 +74,7 @@ def moss_target() -> SdkTarget | UnavailableTarget:
         document_type=moss.DocumentInfo,
         query_options_type=moss.QueryOptions,
         get_documents_options_type=moss.GetDocumentsOptions,
+        mutation_options_type=moss.MutationOptions,
         version_info={
             "moss": distribution_version("moss"),
             "inferedge-moss-core": distribution_version("inferedge-moss-core"),

@@ -13,9 +13,11 @@ class Target(Protocol):
     Any call on a client or a session (and the factories here) may return an awaitable: the
     suite awaits it, so async SDKs plug in unchanged. Optional extras, looked up by name:
     ``versions() -> dict[str, str]`` (shown in the report), ``unavailable_reason: str`` (when
-    set, every test is skipped with it), ``close()`` (called once when the run ends) and
+    set, every test is skipped with it), ``close()`` (called once when the run ends),
     ``threaded_cloud_ok: bool`` (True when the SDK's blocking calls release the GIL, so the
-    mock cloud may serve it from a thread of the test process; otherwise it runs apart).
+    mock cloud may serve it from a thread of the test process; otherwise it runs apart) and
+    ``mutation_options(*, upsert: bool)`` (the SDK's ``MutationOptions`` for ``add_docs``; tests
+    of ``upsert=False`` skip on a target without it, or when it raises NotImplementedError).
     """
 
     name: str

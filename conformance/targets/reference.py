@@ -19,6 +19,7 @@ def reference_target() -> SdkTarget:
         document_type=reference.DocumentInfo,
         query_options_type=reference.QueryOptions,
         get_documents_options_type=reference.GetDocumentsOptions,
+        mutation_options_type=reference.MutationOptions,
         version_info={"sessionspec": distribution_version("sessionspec")},
         # Pure Python over httpx: it releases the GIL while it waits on the cloud.
         threaded_cloud_ok=True,

@@ -27,6 +27,8 @@ class SdkTarget:
     version_info: Mapping[str, str] = field(default_factory=dict)
     on_close: Callable[[], None] | None = None
     threaded_cloud_ok: bool = False
+    # Optional: the SDK's MutationOptions class, when its add_docs takes one.
+    mutation_options_type: Callable[..., Any] | None = None
 
     def client(self, *, project_id: str, project_key: str, auth_url: str, index_url: str) -> Any:
         return self.make_client(
@@ -66,6 +68,12 @@ class SdkTarget:
         return self.get_documents_options_type(
             **_given(doc_ids=None if doc_ids is None else list(doc_ids))
         )
+
+    def mutation_options(self, *, upsert: bool | None = None) -> Any:
+        """The SDK's ``MutationOptions`` (the second argument of ``add_docs``)."""
+        if self.mutation_options_type is None:
+            raise NotImplementedError(f"target {self.name!r} names no MutationOptions class")
+        return self.mutation_options_type(**_given(upsert=upsert))
 
     def versions(self) -> dict[str, str]:
         return dict(self.version_info)

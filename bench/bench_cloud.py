@@ -1,0 +1,363 @@
+"""Push and resume of N documents (custom 384-d vectors) with the published SDK ``moss``,
+through the mock cloud (``sessionspec serve`` in a subprocess) and, for comparison, through a
+minimal server that only moves bytes (reads the push body and discards it; serves
+pre-encoded download files).
+
+    python bench/bench_cloud.py [--sizes 10000 100000] [--dim 384] [--no-baseline]
+
+Prints a table and writes ``bench/results/cloud.json``. Times are wall-clock seconds of
+``SessionIndex.push_index()`` and of ``MossClient.session(name)`` in a new client (the
+resume: token, GET index, GET url, both downloads, load). Server memory is the peak RSS
+(VmHWM) of the server process during each phase.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mock_cloud.server import ServerProcess  # noqa: E402
+from mock_cloud.settings import Settings  # noqa: E402
+from protocol.artifact import IndexArtifact, encode_artifact  # noqa: E402
+from protocol.documents import StoredDocument, encode_documents  # noqa: E402
+
+CONTROL_KEY = "bench-control"
+PROJECT, KEY = "bench", "bench-key"
+INDEX = "bench-index"
+# Recorded on this machine for the SDK against a minimal server (see the task brief).
+REFERENCE_S = {"push": {10_000: 0.8, 100_000: 10.0}, "resume": {10_000: 0.84, 100_000: 7.9}}
+
+
+@dataclass
+class Run:
+    server: str
+    docs: int
+    dim: int
+    push_s: float
+    resume_s: float
+    push_bytes: int
+    resume_bytes: int
+    server_peak_mb_push: float | None
+    server_peak_mb_resume: float | None
+    resumed_doc_count: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# --- data -----------------------------------------------------------------------------------
+def make_vectors(n: int, dim: int, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
+def text_of(i: int) -> str:
+    return f"document {i} about topic {i % 97} and subject {i % 13}"
+
+
+def metadata_of(i: int) -> dict[str, str]:
+    return {"group": str(i % 10)}
+
+
+# --- server memory --------------------------------------------------------------------------
+def reset_peak(pid: int) -> None:
+    # "5" resets VmHWM to the current RSS (Linux >= 4.0); without it the peak is overall.
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def peak_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+# --- the minimal server ---------------------------------------------------------------------
+def serve_baseline(files_dir: Path) -> None:
+    """A server that does no work: the SDK's own cost of a push and a resume."""
+    state = {"pushed": False}
+    info = json.loads((files_dir / "info.json").read_text())
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _reply(self, status: int, body: bytes, kind: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _drain(self) -> int:
+            left = int(self.headers.get("Content-Length") or 0)
+            total = left
+            while left:
+                left -= len(self.rfile.read(min(left, 1 << 20)))
+            return total
+
+        def do_POST(self) -> None:
+            self._drain()
+            if self.path.endswith("/auth/token"):
+                self._reply(200, b'{"token":"t","expiresIn":3600}')
+            elif self.path.endswith("/index/push"):
+                state["pushed"] = True
+                self._reply(200, b'{"jobId":"j","status":"completed"}')
+            else:
+                self._reply(200, b"{}")
+
+        def do_GET(self) -> None:
+            base = f"http://127.0.0.1:{self.server.server_address[1]}"
+            if self.path.startswith("/files/"):
+                self._reply(200, (files_dir / self.path.removeprefix("/files/")).read_bytes(),
+                            "application/octet-stream")
+            elif self.path.endswith("/url"):
+                self._reply(200, json.dumps({"indexUrl": f"{base}/files/index.moss",
+                                             "dataUrl": f"{base}/files/docs.json"}).encode())
+            elif state["pushed"]:
+                self._reply(200, json.dumps(info).encode())
+            else:
+                self._reply(404, b'{"error":"not found"}')
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(f"export MOSS_INDEX_URL=http://127.0.0.1:{server.server_address[1]}/index", flush=True)
+    server.serve_forever()
+
+
+class Baseline:
+    def __init__(self, files_dir: Path) -> None:
+        self.files_dir = files_dir
+        self.process: subprocess.Popen[str] | None = None
+        self.index_url = ""
+
+    def __enter__(self) -> "Baseline":
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--baseline-server", str(self.files_dir)],
+            stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        self.index_url = line.strip().removeprefix("export MOSS_INDEX_URL=")
+        return self
+
+    @property
+    def auth_url(self) -> str:
+        return self.index_url.removesuffix("/index") + "/auth/token"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def write_baseline_files(files_dir: Path, vectors: np.ndarray) -> None:
+    n, dim = vectors.shape
+    ids = [f"doc-{i}" for i in range(n)]
+    docs = [StoredDocument(ids[i], text_of(i), metadata_of(i), None) for i in range(n)]
+    artifact = IndexArtifact(INDEX, "custom", dim, vectors, ids)
+    (files_dir / "index.moss").write_bytes(encode_artifact(artifact))
+    (files_dir / "docs.json").write_bytes(encode_documents(docs))
+    (files_dir / "info.json").write_text(json.dumps({
+        "name": INDEX, "document_count": n, "model_id": "custom", "version": "1",
+        "updated_at": "2025-01-01T00:00:00Z", "created_at": "2025-01-01T00:00:00Z"}))
+
+
+# --- one run ----------------------------------------------------------------------------------
+async def push_and_resume(moss: Any, vectors: np.ndarray, pid: int) -> dict[str, Any]:
+    n = vectors.shape[0]
+    docs = [moss.DocumentInfo(id=f"doc-{i}", text=text_of(i), metadata=metadata_of(i),
+                              embedding=vectors[i].tolist()) for i in range(n)]
+    client = moss.MossClient(PROJECT, KEY)
+    session = await client.session(INDEX, model_id="custom")
+    started = time.perf_counter()
+    await session.add_docs(docs)
+    add_s = time.perf_counter() - started
+    del docs
+    reset_peak(pid)
+    started = time.perf_counter()
+    result = await session.push_index()
+    push_s = time.perf_counter() - started
+    peak_push = peak_mb(pid)
+    probe = vectors[n // 2].tolist()
+    before = await session.query("", moss.QueryOptions(embedding=probe, top_k=3))
+    await session.close()
+    await client.close()
+
+    reset_peak(pid)
+    resumed_client = moss.MossClient(PROJECT, KEY)
+    started = time.perf_counter()
+    resumed = await resumed_client.session(INDEX)
+    resume_s = time.perf_counter() - started
+    peak_resume = peak_mb(pid)
+    after = await resumed.query("", moss.QueryOptions(embedding=probe, top_k=3))
+    count = resumed.doc_count
+    await resumed.close()
+    await resumed_client.close()
+    same = [(d.id, round(d.score, 5)) for d in before.docs] == [
+        (d.id, round(d.score, 5)) for d in after.docs]
+    return {"add_docs_s": add_s, "push_s": push_s, "resume_s": resume_s, "peak_push": peak_push,
+            "peak_resume": peak_resume, "doc_count": count, "push_job": result.job_id,
+            "same_top3_after_resume": same}
+
+
+def use_server(auth_url: str, index_url: str, home: Path) -> None:
+    os.environ["MOSS_AUTH_URL"] = auth_url
+    os.environ["MOSS_INDEX_URL"] = index_url
+    os.environ["HOME"] = str(home)
+
+
+def sessionspec_command() -> list[str]:
+    found = shutil.which("sessionspec") or str(Path(sys.executable).parent / "sessionspec")
+    return [found, "serve"] if Path(found).exists() else [sys.executable, "-m",
+                                                          "mock_cloud.serve"]
+
+
+def run_mock_cloud(moss: Any, vectors: np.ndarray, work: Path) -> Run:
+    settings = Settings(work / "data", {PROJECT: KEY}, control_key=CONTROL_KEY)
+    with ServerProcess(settings, program=sessionspec_command(),
+                       extra_args=["--verbose"]) as server:
+        use_server(server.auth_url, server.index_url, work / "home-mock")
+        out = asyncio.run(push_and_resume(moss, vectors, server.pid))
+        log = httpx.get(f"{server.base_url}/_mock/requests",
+                        headers={"X-Control-Key": CONTROL_KEY}, timeout=60).json()
+    push_bytes = sum(e["body_bytes"] for e in log if e["route"] == "/index/push")
+    blobs = [e for e in log if e["route"].startswith("/_blobs/")]
+    detail = {
+        "add_docs_s": out["add_docs_s"],
+        "same_top3_after_resume": out["same_top3_after_resume"],
+        "server_ms": {f"{e['method']} {e['route']}": e["duration_ms"] for e in log
+                      if e["route"] != "/index/telemetry"},
+    }
+    server_log = (settings.data_dir / "server.log").read_text()
+    timing = re.search(r"read ([\d.]+)s, decode ([\d.]+)s, store ([\d.]+)s", server_log)
+    if timing:
+        detail["push_phases_s"] = dict(zip(("read", "decode", "store"),
+                                           map(float, timing.groups()), strict=True))
+    built = re.search(r"built downloads of .* in ([\d.]+)s", server_log)
+    if built:
+        detail["download_build_s"] = float(built.group(1))
+    detail["load_average"] = os.getloadavg()
+    return Run("mock_cloud", vectors.shape[0], vectors.shape[1], out["push_s"],
+               out["resume_s"], push_bytes, sum(e["response_bytes"] for e in blobs),
+               out["peak_push"], out["peak_resume"], out["doc_count"], detail)
+
+
+def run_baseline(moss: Any, vectors: np.ndarray, work: Path) -> Run:
+    files = work / "baseline"
+    files.mkdir()
+    write_baseline_files(files, vectors)
+    with Baseline(files) as server:
+        use_server(server.auth_url, server.index_url, work / "home-baseline")
+        out = asyncio.run(push_and_resume(moss, vectors, server.pid))
+    resume_bytes = sum((files / name).stat().st_size for name in ("index.moss", "docs.json"))
+    return Run("minimal", vectors.shape[0], vectors.shape[1], out["push_s"], out["resume_s"],
+               0, resume_bytes, out["peak_push"], out["peak_resume"], out["doc_count"],
+               {"add_docs_s": out["add_docs_s"]})
+
+
+# --- report -----------------------------------------------------------------------------------
+def table(runs: list[Run]) -> str:
+    head = (f"{'docs':>7} {'server':<10} {'push s':>7} {'resume s':>8} {'push MB':>8} "
+            f"{'resume MB':>9} {'peak MB push':>12} {'peak MB resume':>14}")
+    lines = [head, "-" * len(head)]
+    for r in runs:
+        lines.append(
+            f"{r.docs:>7} {r.server:<10} {r.push_s:>7.2f} {r.resume_s:>8.2f} "
+            f"{r.push_bytes / 1e6:>8.1f} {r.resume_bytes / 1e6:>9.1f} "
+            f"{r.server_peak_mb_push or 0:>12.0f} {r.server_peak_mb_resume or 0:>14.0f}")
+    return "\n".join(lines)
+
+
+def ratios(runs: list[Run]) -> list[dict[str, Any]]:
+    out = []
+    for r in runs:
+        if r.server != "mock_cloud":
+            continue
+        base = next((b for b in runs if b.server == "minimal" and b.docs == r.docs), None)
+        row: dict[str, Any] = {"docs": r.docs}
+        if base:
+            row["push_vs_minimal"] = round(r.push_s / base.push_s, 2)
+            row["resume_vs_minimal"] = round(r.resume_s / base.resume_s, 2)
+        if r.docs in REFERENCE_S["push"]:
+            row["push_vs_reference"] = round(r.push_s / REFERENCE_S["push"][r.docs], 2)
+            row["resume_vs_reference"] = round(r.resume_s / REFERENCE_S["resume"][r.docs], 2)
+        out.append(row)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the minimal server runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cloud.json")
+    parser.add_argument("--baseline-server", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.baseline_server:
+        serve_baseline(args.baseline_server)
+        return 0
+    import moss
+
+    load_at_start = os.getloadavg()
+    runs: list[Run] = []
+    for n in args.sizes:
+        vectors = make_vectors(n, args.dim)
+        for kind in ([] if args.no_baseline else ["minimal"]) + ["mock_cloud"]:
+            with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
+                work = Path(tmp)
+                run = (run_baseline if kind == "minimal" else run_mock_cloud)(moss, vectors, work)
+                assert run.resumed_doc_count == n, f"resumed {run.resumed_doc_count} of {n}"
+                runs.append(run)
+                print(f"{n} docs, {kind}: push {run.push_s:.2f}s, resume {run.resume_s:.2f}s",
+                      file=sys.stderr, flush=True)
+    print(table(runs))
+    result = {
+        "benchmark": "cloud push/resume through the published SDK",
+        "sdk": f"moss {getattr(moss, '__version__', '1.21.0')}",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    # other work on the machine inflates every number: read these with it
+                    "load_average_at_start": load_at_start},
+        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "reference_minimal_server_s": REFERENCE_S,
+        "runs": [asdict(r) for r in runs],
+        "ratios": ratios(runs),
+    }
+    print(json.dumps(result["ratios"], indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Push and resume of a whole session, the reference beside the published SDK.
+
+Each measurement runs in a child process of its own so that its peak memory (ru_maxrss) is
+its own: build a session of N documents with custom 384-d vectors and push it; then, in a
+fresh process, resume it by name. Resume also counts model calls (the reference's must be 0).
+Writes ``bench/results/session.json``.
+
+    python -m bench.bench_session [--sizes 10000 100000] [--sdks reference moss]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench._cloud import KEY, PROJECT, bench_cloud, machine
+
+DIM = 384
+
+
+def docs(n: int) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(n)
+    return rng.standard_normal((n, DIM)).astype(np.float32), [f"note {i}" for i in range(n)]
+
+
+def child(op: str, sdk: str, n: int) -> dict:
+    name = f"{sdk}-{n}"
+    if sdk == "reference":
+        from reference import Client, DocumentInfo
+        from reference.embeddings import model_calls
+
+        client = Client(PROJECT, KEY)
+        if op == "push":
+            vectors, texts = docs(n)
+            session = client.session(name, model_id="custom")
+            session.add_docs([DocumentInfo(f"d{i}", t, None, vectors[i])
+                              for i, t in enumerate(texts)])
+            start = time.perf_counter()
+            session.push_index()
+        else:
+            start = time.perf_counter()
+            session = client.session(name)
+            assert session.doc_count == n, session.doc_count
+        seconds = time.perf_counter() - start
+        calls = model_calls()
+    else:
+        import moss
+
+        async def run() -> float:
+            client = moss.MossClient(PROJECT, KEY)
+            if op == "push":
+                vectors, texts = docs(n)
+                session = await client.session(name, model_id="custom")
+                await session.add_docs([moss.DocumentInfo(f"d{i}", t, None, vectors[i].tolist())
+                                        for i, t in enumerate(texts)])
+                begin = time.perf_counter()
+                await session.push_index()
+            else:
+                begin = time.perf_counter()
+                session = await client.session(name)
+                assert session.doc_count == n
+            return time.perf_counter() - begin
+
+        seconds = asyncio.run(run())
+        calls = None
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mb": peak_mb, "model_calls": calls}
+
+
+def measure(op: str, sdk: str, n: int) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_session", "--child", op, sdk, str(n)],
+        capture_output=True, text=True, env=os.environ.copy(), timeout=1800,
+        cwd=Path(__file__).parent.parent,
+    )
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
+    p.add_argument("--sdks", nargs="+", default=["reference", "moss"])
+    p.add_argument("--child", nargs=3, metavar=("OP", "SDK", "N"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        op, sdk, n = args.child
+        print(json.dumps(child(op, sdk, int(n))))
+        return
+    rows = []
+    with bench_cloud():
+        for n in args.sizes:
+            for sdk in args.sdks:
+                row = {"docs": n, "sdk": sdk, "push": measure("push", sdk, n),
+                       "resume": measure("resume", sdk, n)}
+                rows.append(row)
+                print(f"{n:>7} {sdk:<10} push {fmt(row['push'])}   resume {fmt(row['resume'])}",
+                      flush=True)
+    out = Path(__file__).parent / "results" / "session.json"
+    out.write_text(json.dumps({"machine": machine(), "dimension": DIM, "results": rows}, indent=2))
+    print(f"wrote {out}")
+
+
+def fmt(m: dict) -> str:
+    if "error" in m:
+        return f"error: {m['error']}"
+    calls = "" if m["model_calls"] is None else f", {m['model_calls']} model calls"
+    return f"{m['seconds']:6.2f} s, peak {m['peak_mb']:7.0f} MB{calls}"
+
+
+if __name__ == "__main__":
+    main()
