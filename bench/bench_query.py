@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
 
 
-def timed(fn, queries: np.ndarray) -> list[float]:  # noqa: ANN001
+def timed(fn: Callable[[np.ndarray], object], queries: np.ndarray) -> list[float]:
     for q in queries[:10]:
         fn(q)
     out = []
