@@ -4,6 +4,7 @@ They carry no Authorization header: the HMAC signature over the path and the exp
 query string is the credential, as with a cloud bucket's presigned URLs.
 """
 
+import os
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO, Literal
 
@@ -51,7 +52,7 @@ def download(kind: Literal["index", "data"], blob_id: str, request: Request, clo
         handle = None
     if handle is None:
         raise HTTPException(404, f"index {name!r}: this version is gone, ask for a new URL")
-    size = path.stat().st_size if path else 0
+    size = os.fstat(handle.fileno()).st_size
     return StreamingResponse(_chunks(handle), media_type=_MEDIA[kind],
                              headers={"Content-Length": str(size)})
 

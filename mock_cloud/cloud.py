@@ -4,6 +4,7 @@ telemetry and injected faults (moto's "backend": no HTTP here)."""
 import shutil
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from mock_cloud.faults import Faults
 from mock_cloud.requestlog import RequestLog
 from mock_cloud.settings import Settings
 from mock_cloud.signing import Signer
-from mock_cloud.store import Store
+from mock_cloud.store import IndexRecord, Store
+from protocol.documents import StoredDocument
+from protocol.vectors import Matrix
 
 
 @dataclass
@@ -55,11 +58,18 @@ class MockCloud:
     def upload_path(self, job_id: str) -> Path:
         return self.uploads_dir / f"{job_id}.bin"
 
-    def changed(self, project: str, name: str) -> None:
-        """An index changed (or appeared): checkpoint, and prepare its download files."""
+    def changed(self, project: str, name: str,
+                stored: tuple[IndexRecord, Sequence[StoredDocument], Matrix] | None = None,
+                ) -> None:
+        """An index changed (or appeared): checkpoint, and prepare its download files, from
+        ``stored`` (the record, documents and vectors just written) when given."""
         if self.settings.prebuild_downloads:
-            self.background.submit(("build", project, name),
-                                   lambda: self.downloads.ensure(project, name))
+            if stored is None:
+                self.background.submit(("build", project, name),
+                                       lambda: self.downloads.ensure(project, name))
+            else:
+                self.background.submit(("build", project, name),
+                                       lambda: self.downloads.install(*stored))
         self.background.submit("checkpoint", self.store.checkpoint)
 
     def reset(self) -> None:

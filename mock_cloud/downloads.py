@@ -6,17 +6,22 @@ client that downloads it. Building a version deletes the files of older ones.
 """
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from mock_cloud.store import NotFound, Store
+from mock_cloud.store import IndexRecord, NotFound, Store
 from protocol.artifact import IndexArtifact, encode_artifact
-from protocol.documents import encode_documents
+from protocol.documents import StoredDocument, encode_documents
+from protocol.vectors import Matrix
 
+log = logging.getLogger("mock_cloud")
 Kind = Literal["index", "data"]
 _SUFFIX: dict[str, str] = {"index": "index.moss", "data": "docs.json"}
 
@@ -43,35 +48,59 @@ class DownloadCache:
     def _built(self, project: str, name: str, stamp: int) -> bool:
         return all(self.path(project, name, stamp, kind).exists() for kind in _SUFFIX)
 
-    def ensure(self, project: str, name: str) -> int:
+    def ensure(self, project: str, name: str, wait_s: float | None = None) -> int:
         """Build the current version's files unless they exist; return that version's stamp.
 
+        With ``wait_s``, give up waiting for a build already under way after that long and
+        return the current stamp anyway: the download itself will wait for the rest, and
+        each request gets its own client timeout (about 30 s in the published SDK).
         Raises ``NotFound`` when there is no such index.
         """
-        folder = self._dir(project, name)
-        with self._lock(folder):
+        lock = self._lock(self._dir(project, name))
+        if not lock.acquire(timeout=-1 if wait_s is None else wait_s):
             record = self.store.get_index_info(project, name)
             if record is None:
                 raise NotFound(f"index {name!r} not found")
-            if self._built(project, name, record.stamp):
-                return record.stamp
-            snapshot = self.store.snapshot(project, name)
-            stamp = snapshot.record.stamp
-            folder.mkdir(parents=True, exist_ok=True)
-            artifact = IndexArtifact(
-                name=snapshot.record.name,
-                model_id=snapshot.record.model_id,
-                dimension=snapshot.record.dimension,
-                embeddings=snapshot.vectors,
-                doc_ids=[d.id for d in snapshot.docs],
-                version=str(snapshot.record.version),
-            )
-            _write_atomically(self.path(project, name, stamp, "index"), encode_artifact(artifact))
-            del artifact
-            _write_atomically(self.path(project, name, stamp, "data"),
-                              encode_documents(snapshot.docs))
-            self._evict_except(folder, stamp)
-            return stamp
+            return record.stamp
+        try:
+            record = self.store.get_index_info(project, name)
+            if record is None:
+                raise NotFound(f"index {name!r} not found")
+            if not self._built(project, name, record.stamp):
+                snapshot = self.store.snapshot(project, name)
+                record = snapshot.record
+                self._write(record, snapshot.docs, snapshot.vectors)
+            return record.stamp
+        finally:
+            lock.release()
+
+    def install(self, record: IndexRecord, docs: Sequence[StoredDocument],
+                vectors: Matrix) -> None:
+        """Build the files of ``record``'s version from the data just stored in it, which
+        saves reading it back; nothing is done if the index has changed again since."""
+        with self._lock(self._dir(record.project, record.name)):
+            current = self.store.get_index_info(record.project, record.name)
+            if current is None or current.stamp != record.stamp:
+                return
+            if not self._built(record.project, record.name, record.stamp):
+                self._write(record, docs, vectors)
+
+    def _write(self, record: IndexRecord, docs: Sequence[StoredDocument],
+               vectors: Matrix) -> None:
+        folder = self._dir(record.project, record.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        artifact = IndexArtifact(name=record.name, model_id=record.model_id,
+                                 dimension=record.dimension, embeddings=vectors,
+                                 doc_ids=[d.id for d in docs], version=str(record.version))
+        _write_atomically(self.path(record.project, record.name, record.stamp, "index"),
+                          encode_artifact(artifact))
+        del artifact
+        _write_atomically(self.path(record.project, record.name, record.stamp, "data"),
+                          encode_documents(list(docs)))
+        self._evict_older(folder, record.stamp)
+        log.debug("built downloads of %r v%d (%d docs) in %.2fs", record.name, record.version,
+                  len(docs), time.monotonic() - started)
 
     def file(self, project: str, name: str, stamp: int, kind: Kind) -> Path | None:
         """The file of one version, built on demand if it is still the current one; None when
@@ -89,9 +118,10 @@ class DownloadCache:
         return target if built == stamp and target.exists() else None
 
     @staticmethod
-    def _evict_except(folder: Path, stamp: int) -> None:
+    def _evict_older(folder: Path, stamp: int) -> None:
         for stale in folder.iterdir():
-            if not stale.name.startswith(f"{stamp}."):
+            head = stale.name.partition(".")[0]
+            if head.isdigit() and int(head) < stamp:
                 stale.unlink(missing_ok=True)
 
     def forget(self, project: str, name: str) -> None:

@@ -43,6 +43,8 @@ router = APIRouter(prefix="/index", tags=["index"], responses={
 
 # Job replies carry extra counts (docCount, added, ...) that JobReply would filter out.
 _JOB: dict[int | str, dict[str, Any]] = {200: {"model": JobReply}}
+# How long GET /url waits for a build under way before answering anyway (see ensure()).
+URL_WAIT_S = 15.0
 IndexName = Annotated[str, Path(description="index name")]
 JobId = Annotated[str, Path(alias="jobId")]
 
@@ -64,8 +66,9 @@ def _job_reply(job: JobRecord, **extra: Any) -> dict[str, Any]:
 
 
 def _completed_job(cloud: MockCloud, project: str, record: IndexRecord, kind: str,
-                   **extra: Any) -> dict[str, Any]:
-    cloud.changed(project, record.name)
+                   changed: bool = True, **extra: Any) -> dict[str, Any]:
+    if changed:
+        cloud.changed(project, record.name)
     job = cloud.store.create_job(project, record.name, kind, "completed",
                                  model_id=record.model_id, doc_count=record.doc_count,
                                  dimension=record.dimension)
@@ -100,7 +103,8 @@ async def push_index(request: Request, project: Project, cloud: Cloud) -> dict[s
         log.debug("push %r: %d docs, %d bytes: read %.2fs, decode %.2fs, store %.2fs",
                   push.index_name, len(push.docs), size, read - started, decoded - read,
                   time.monotonic() - decoded)
-        return _completed_job(cloud, project, record, "push")
+        cloud.changed(project, record.name, (record, push.docs, push.embeddings))
+        return _completed_job(cloud, project, record, "push", changed=False)
 
     return await run_in_threadpool(apply)
 
@@ -119,7 +123,14 @@ def init_upload(body: Annotated[InitRequest, Depends(strict_json(InitRequest))],
     return InitReply(jobId=job.id, presignedUrl=url)
 
 
-@router.post("/telemetry", openapi_extra=json_body(TelemetryEvent))
+def _one_or_many(extra: dict[str, Any]) -> dict[str, Any]:
+    content = extra["requestBody"]["content"]["application/json"]
+    event = content["schema"]
+    content["schema"] = {"anyOf": [event, {"type": "array", "items": event}]}
+    return extra
+
+
+@router.post("/telemetry", openapi_extra=_one_or_many(json_body(TelemetryEvent)))
 async def telemetry(request: Request, project: TokenProject, cloud: Cloud) -> dict[str, Any]:
     """One event object or an array of them; recorded, never acted on."""
     data = parse_json(await read_body(request, cloud.settings.max_body_bytes))
@@ -175,7 +186,7 @@ def confirm_upload(job_id: JobId, project: Project, cloud: Cloud) -> dict[str, A
 def download_urls(name: IndexName, request: Request, project: Project,
                   cloud: Cloud) -> UrlReply:
     """Presigned URLs of the current version's artifact and documents file (built once)."""
-    stamp = cloud.downloads.ensure(project, _name(name))
+    stamp = cloud.downloads.ensure(project, _name(name), wait_s=URL_WAIT_S)
     blob = encode_blob_id(project, name, str(stamp))
     base = str(request.base_url).rstrip("/")
     ttl = cloud.settings.url_ttl_s

@@ -6,6 +6,7 @@ Also runnable as ``python -m mock_cloud.serve`` (same options), which is how
 
 import argparse
 import logging
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -99,12 +100,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"# mock cloud on {base}, data in {settings.data_dir}, projects: "
           f"{', '.join(sorted(projects)) or 'none (add one with --project ID:KEY)'}"
           f"{', control API on' if settings.control_key else ''}", flush=True)
-    # uvicorn installs the SIGINT/SIGTERM handlers that make run() return after a clean stop.
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            lifespan="off", timeout_graceful_shutdown=10))
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
+    # handler that was installed before it: these make that a normal return, so the store is
+    # closed and the exit status is 0.
+    stopped_by: list[int] = []
+    previous = {sig: signal.signal(sig, lambda sig, _: stopped_by.append(sig))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sock.close()
         app.state.cloud.close()
     print("# mock cloud stopped", flush=True)

@@ -361,12 +361,16 @@ class Store:
         """Documents in stored order; with ``ids``, only those (unknown ids are skipped)."""
         with self._read() as conn:
             record = self._require(conn, project, name)
-            rows = conn.execute("SELECT id, text, metadata, payload FROM documents"
-                                " WHERE iid = ? ORDER BY position", (record.iid,))
-            wanted = None if ids is None else set(ids)
+            if ids is None:
+                rows = conn.execute("SELECT id, text, metadata, payload FROM documents"
+                                    " WHERE iid = ? ORDER BY position", (record.iid,))
+            else:  # looked up by the (iid, id) index, not by scanning the whole index
+                wanted = orjson.dumps(list(ids)).decode()
+                rows = conn.execute("SELECT id, text, metadata, payload FROM documents"
+                                    " WHERE iid = ? AND id IN (SELECT value FROM json_each(?))"
+                                    " ORDER BY position", (record.iid, wanted))
             return [StoredDocument(doc_id, text, _loads(meta), _loads(payload))
-                    for doc_id, text, meta, payload in rows
-                    if wanted is None or doc_id in wanted]
+                    for doc_id, text, meta, payload in rows]
 
     def add_docs(self, project: str, name: str, docs: Sequence[StoredDocument],
                  vectors: Sequence[Sequence[float] | None], upsert: bool = True,

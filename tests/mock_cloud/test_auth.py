@@ -86,7 +86,7 @@ def test_projects_never_see_or_change_each_other(cloud: Cloud) -> None:
 
 @pytest.fixture(scope="module")
 def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    settings = settings_for(Path(tmp_path_factory.mktemp("short")), token_ttl_s=1.0)
+    settings = settings_for(Path(tmp_path_factory.mktemp("short")), token_ttl_s=2.0)
     with running_server(settings) as running:
         yield running
 
@@ -96,10 +96,10 @@ def test_tokens_expire(short_lived: ServerThread) -> None:
     try:
         reply = cloud.http.post("/auth/token", json={"projectId": "alpha",
                                                      "projectKey": "alpha-key"})
-        assert reply.json()["expiresIn"] == 1
+        assert reply.json()["expiresIn"] == 2
         headers = {"Authorization": f"Bearer {reply.json()['token']}", "X-Project-Id": "alpha"}
         assert cloud.http.get("/index/", headers=headers).status_code == 200
-        time.sleep(1.1)
+        time.sleep(2.1)
         assert_error(cloud.http.get("/index/", headers=headers), 401, "expired")
     finally:
         cloud.close()

@@ -5,10 +5,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import orjson
 import pytest
 
 from mock_cloud.server import ServerThread, running_server
+from protocol import StoredDocument, UploadBlob, encode_upload
 from tests.mock_cloud.conftest import Cloud, assert_error, make_docs, settings_for
 
 
@@ -144,9 +146,6 @@ def test_bad_uploads_leave_the_job_waiting(seeded: Cloud) -> None:
         "indexName": "idx", "modelId": "custom", "docCount": 2, "dimension": 4}).json()
     url = init["presignedUrl"]
     assert_error(httpx.put(url, content=b"not a blob"), 400, "upload blob")
-    from protocol import StoredDocument, UploadBlob, encode_upload
-    import numpy as np
-
     three = encode_upload(UploadBlob([StoredDocument(f"m{i}", "t") for i in range(3)],
                                      np.ones((3, 4), np.float32)))
     assert_error(httpx.put(url, content=three), 400, "docCount=2")

@@ -242,3 +242,11 @@ def test_jobs_belong_to_their_project(store: Store) -> None:
     assert store.get_job(None, job.id) == job
     done = store.update_job("alpha", job.id, "completed")
     assert done.status == "completed" and done.progress == 1.0 and done.completed_at
+
+
+def test_get_docs_by_ids_in_stored_order(store: Store) -> None:
+    docs = [StoredDocument(doc_id, "t") for doc_id in ("b", 'q"uote', "a,comma", "z")]
+    store.replace_index("alpha", "idx", None, docs, np.ones((4, 2), np.float32))
+    found = store.get_docs("alpha", "idx", ["z", "a,comma", "missing", 'q"uote'])
+    assert [d.id for d in found] == ['q"uote', "a,comma", "z"]
+    assert store.get_docs("alpha", "idx", []) == []
