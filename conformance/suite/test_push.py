@@ -4,7 +4,14 @@ embeddings under the session's name, creating or replacing that index; no re-emb
 import pytest
 
 from conformance.calls import call
-from conformance.suite.helpers import DIM, add, basis_vectors, open_session, store_index
+from conformance.suite.helpers import (
+    DIM,
+    add,
+    basis_vectors,
+    get_docs,
+    open_session,
+    store_index,
+)
 from conformance.vectors import basis, checksum
 
 
@@ -66,3 +73,38 @@ def test_pushed_vectors_stored_bit_for_bit(target, client, cloud, project, index
     assert sorted(stored.checksums) == sorted(vectors)
     differ = sorted(k for k, v in vectors.items() if stored.checksums[k] != checksum(v))
     assert not differ, f"the cloud stores other vectors than the session was given for {differ}"
+
+
+@pytest.mark.clause("PUSH-UPLOADS-DOCS-AND-EMBEDDINGS")
+def test_push_uploads_documents_and_vectors(target, make_client, cloud, project, index_name):
+    """After a push the cloud holds, under the session's name and nowhere else, the session's
+    ids with their vectors (per-document checksums), and their texts and metadata: a fresh
+    client reads them back (``client.get_docs`` when the SDK has it, and a resumed session).
+
+    Troubleshooting: the push sends ids and vectors but drops texts or metadata (or the other
+    way round), pairs vectors with the wrong ids, or uses a name of its own.
+    """
+    vectors = {f"doc-{i}": [((i + 1) * (k + 2) % 7 - 3) / 4 for k in range(DIM)] for i in range(4)}
+    texts = {k: f"text of {k}, with unicode: café ✓" for k in vectors}
+    metadata = {"doc-0": {"kind": "faq", "n": "10"}, "doc-2": {"kind": "note"}}
+    session = open_session(make_client(), index_name)
+    add(target, session, vectors, texts=texts, metadata=metadata)
+    assert cloud.state(project) == {}
+    call(session.push_index())
+
+    assert sorted(cloud.state(project)) == [index_name]
+    stored = cloud.index(project, index_name)
+    assert stored is not None
+    assert sorted(stored.doc_ids) == sorted(vectors)
+    assert stored.checksums == {k: checksum(v) for k, v in vectors.items()}
+
+    reader = make_client()
+    copies = [get_docs(target, open_session(reader, index_name))]
+    if callable(getattr(reader, "get_docs", None)):
+        copies.append(list(call(reader.get_docs(index_name))))
+    for docs in copies:
+        by_id = {d.id: d for d in docs}
+        assert sorted(by_id) == sorted(vectors)
+        for doc_id in vectors:
+            assert by_id[doc_id].text == texts[doc_id]
+            assert (by_id[doc_id].metadata or None) == metadata.get(doc_id)

@@ -3,7 +3,13 @@ plain-Python model of the document (:mod:`conformance.model`), compared after ev
 
 The programs come from a Hypothesis state machine; the profile (``ci`` by default, see
 :mod:`conformance.hypothesis_profiles`) sets how many and how long. A failure shrinks to a short
-program, printed in the test's output, that can be pasted into a regression test.
+program, printed in the test's output (and in the report's message), that can be pasted into a
+regression test. Shrinking replays the program many times, each resume with a new client, so a
+target that fails here makes this test slow: Hypothesis gives up shrinking after 5 minutes.
+
+Vectors are unit length: the protocol defines the score (clamped cosine) but not how results
+are ordered when vectors differ in length (the published SDK ranks by inner product), and for
+unit vectors the two orders agree.
 """
 
 import contextlib
@@ -67,15 +73,16 @@ class SessionMachine(RuleBasedStateMachine):
         self.model = SessionModel()
         self.session = self._open(CUSTOM)
         # Steps since the session was (re)opened. Resuming costs a new client and a download,
-        # and left alone Hypothesis picks it for nearly half the steps (it is the one rule
-        # enabled from the start besides add): a few steps between resumes keep the programs
-        # about the session's contents.
+        # and left alone Hypothesis picked it for nearly half the steps (few rules are enabled
+        # while the id bundle is empty): a few steps between resumes keep the programs about
+        # the session's contents.
         self.steps_since_open = 0
-        try:
-            self.no_upsert = getattr(target, "mutation_options", None)
-            self.no_upsert = self.no_upsert(upsert=False) if callable(self.no_upsert) else None
-        except NotImplementedError:
-            self.no_upsert = None
+        # MutationOptions(upsert=False), when the target can express it.
+        self.no_upsert: Any = None
+        factory = getattr(target, "mutation_options", None)
+        if callable(factory):
+            with contextlib.suppress(NotImplementedError):
+                self.no_upsert = factory(upsert=False)
 
     # --- plumbing -----------------------------------------------------------------------------
     def _open(self, model_id: str | None) -> Any:
@@ -188,6 +195,11 @@ class SessionMachine(RuleBasedStateMachine):
         # Omitting model_id adopts a stored model; with no cloud copy it would pick the
         # default built-in model, which custom vectors cannot use.
         model_id = None if omit_model_id and self.model.cloud is not None else CUSTOM
+        # Unpushed changes must not have reached the cloud: the copy resumed is the last push.
+        stored = self.cloud.index(self.project, self.name)
+        want = self.model.cloud_checksums()
+        held = None if stored is None else stored.checksums
+        assert held == want, f"before resuming, the cloud holds {held}, the last push sent {want}"
         self.session = self._open(model_id)
         self.model.resume()
         self.steps_since_open = -1  # the invariant below counts this step
