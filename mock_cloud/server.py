@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import uvicorn
 from fastapi import FastAPI
@@ -25,33 +26,11 @@ from mock_cloud.app import create_app
 from mock_cloud.settings import Settings
 
 
-class ServerThread:
-    """uvicorn serving ``create_app(settings)`` on ``host``; ``port=0`` picks a free port.
+class _Server:
+    """What both kinds of server expose: where they listen, and start/stop as a context."""
 
-    ``start()`` returns once the server accepts connections; ``stop()`` shuts it down and
-    closes the store, so another server can open the same data dir afterwards.
-    """
-
-    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0,
-                 app: FastAPI | None = None) -> None:
-        self.settings = settings
-        self.app = app if app is not None else create_app(settings)
-        self.host = host
-        # Bound here, not by uvicorn, so that the port is known before the thread starts.
-        self._socket = socket.create_server((host, port))
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=5)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, name=f"mock-cloud:{self.port}",
-                                        daemon=True)
-        self._error: BaseException | None = None
-
-    def _serve(self) -> None:
-        try:
-            self._server.run(sockets=[self._socket])
-        except BaseException as exc:  # reported by start(), which waits on this thread
-            self._error = exc
+    host: str
+    port: int
 
     @property
     def base_url(self) -> str:
@@ -65,7 +44,55 @@ class ServerThread:
     def index_url(self) -> str:
         return f"{self.base_url}/index"
 
-    def start(self, timeout_s: float = 30) -> "ServerThread":
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class ServerThread(_Server):
+    """uvicorn serving ``create_app(settings)`` on ``host``; ``port=0`` picks a free port.
+
+    ``start()`` returns once the server accepts connections; ``stop()`` shuts it down and
+    closes the store, so another server can open the same data dir afterwards.
+    """
+
+    def __init__(
+        self, settings: Settings, host: str = "127.0.0.1", port: int = 0, app: FastAPI | None = None
+    ) -> None:
+        self.settings = settings
+        self.app = app if app is not None else create_app(settings)
+        self.host = host
+        # Bound here, not by uvicorn, so that the port is known before the thread starts.
+        self._socket = socket.create_server((host, port))
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._serve, name=f"mock-cloud:{self.port}", daemon=True
+        )
+        self._error: BaseException | None = None
+
+    def _serve(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException as exc:  # reported by start(), which waits on this thread
+            self._error = exc
+
+    def start(self, timeout_s: float = 30) -> Self:
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
@@ -84,22 +111,17 @@ class ServerThread:
         self._socket.close()
         self.app.state.cloud.close()
 
-    def __enter__(self) -> "ServerThread":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
 
 @contextmanager
-def running_server(settings: Settings, host: str = "127.0.0.1",
-                   port: int = 0) -> Iterator[ServerThread]:
+def running_server(
+    settings: Settings, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[ServerThread]:
     """A started :class:`ServerThread`, stopped on exit."""
     with ServerThread(settings, host, port) as server:
         yield server
 
 
-class ServerProcess:
+class ServerProcess(_Server):
     """``python -m mock_cloud.serve`` for ``settings`` in a child process, with the same
     ``base_url`` / ``auth_url`` / ``index_url`` / ``start`` / ``stop`` as ServerThread.
 
@@ -107,9 +129,15 @@ class ServerProcess:
     ``server.log`` in the data dir).
     """
 
-    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0,
-                 log_path: Path | None = None, program: Sequence[str] | None = None,
-                 extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_path: Path | None = None,
+        program: Sequence[str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.settings = settings
         # How to start the server: `sessionspec serve` works too (the bench uses it).
         self.program = list(program or [sys.executable, "-m", "mock_cloud.serve"])
@@ -122,10 +150,21 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         s = self.settings
-        args = [*self.program, "--host", self.host,
-                "--port", str(self.port), "--data-dir", str(s.data_dir),
-                "--max-body-bytes", str(s.max_body_bytes), "--token-ttl", str(s.token_ttl_s),
-                "--url-ttl", str(s.url_ttl_s)]
+        args = [
+            *self.program,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(s.data_dir),
+            "--max-body-bytes",
+            str(s.max_body_bytes),
+            "--token-ttl",
+            str(s.token_ttl_s),
+            "--url-ttl",
+            str(s.url_ttl_s),
+        ]
         for project, key in s.projects.items():
             args += ["--project", f"{project}:{key}"]
         if s.control_key:
@@ -137,30 +176,22 @@ class ServerProcess:
         assert self.process is not None, "not started"
         return self.process.pid
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def auth_url(self) -> str:
-        return f"{self.base_url}/auth/token"
-
-    @property
-    def index_url(self) -> str:
-        return f"{self.base_url}/index"
-
     def _pump(self) -> None:
         assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
             self._lines.put(line)
         self._lines.put(None)
 
-    def start(self, timeout_s: float = 60) -> "ServerProcess":
+    def start(self, timeout_s: float = 60) -> Self:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                self.command(), stdout=subprocess.PIPE, stderr=log, text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                self.command(),
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         threading.Thread(target=self._pump, daemon=True).start()
         deadline = time.monotonic() + timeout_s
         while True:
@@ -191,16 +222,11 @@ class ServerProcess:
                 self.process.wait()
         return self.process.returncode
 
-    def __enter__(self) -> "ServerProcess":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
 
 @contextmanager
-def running_server_process(settings: Settings, host: str = "127.0.0.1",
-                           port: int = 0) -> Iterator[ServerProcess]:
+def running_server_process(
+    settings: Settings, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[ServerProcess]:
     """A started :class:`ServerProcess`, stopped on exit."""
     with ServerProcess(settings, host, port) as server:
         yield server
