@@ -10,6 +10,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -69,19 +70,52 @@ def decode_artifact(data: bytes) -> IndexArtifact:
             f"index artifact: header says {length} payload bytes, found {len(data) - _HEADER.size}"
         )
     try:
-        body = orjson.loads(xor_mask(data[_HEADER.size :]))
-        dimension = int(body.pop("dimension"))
-        model = body.pop("model")
+        # Top-level values stay raw JSON: the embeddings are parsed a slice of rows at a time
+        # below, so a 100k x 384 index never exists as 38M Python floats at once.
+        body = _top_level.decode(xor_mask(data[_HEADER.size :]))
+        fields = {k: v for k, v in body.items() if k != "embeddings"}
+        values = {k: orjson.loads(bytes(v)) for k, v in fields.items()}
+        dimension = int(values.pop("dimension"))
+        model = values.pop("model")
+        doc_ids = values.pop("docIds")
         return IndexArtifact(
-            name=body.pop("name"),
-            version=str(body.pop("version")),
+            name=values.pop("name"),
+            version=str(values.pop("version")),
             model_id=model["id"],
             model_version=str(model.get("version", "1")),
             dimension=dimension,
-            embeddings=as_matrix(body.pop("embeddings"), dimension=dimension, field="embeddings"),
-            doc_ids=body.pop("docIds"),
-            envelope=body.pop("envelope", None),
-            extra=body,
+            embeddings=_embeddings(bytes(body["embeddings"]), len(doc_ids), dimension),
+            doc_ids=doc_ids,
+            envelope=values.pop("envelope", None),
+            extra=values,
         )
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+    except (msgspec.DecodeError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"index artifact: malformed payload ({exc!r})") from None
+
+
+_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_SLICE_BYTES = 8 << 20
+
+
+def _embeddings(raw: bytes, rows: int, dimension: int) -> Matrix:
+    """Parse ``[[f, ...], ...]`` into a float32 matrix, about 8 MB of text at a time."""
+    inner = raw.strip()
+    if not (inner.startswith(b"[") and inner.endswith(b"]")):
+        raise ValueError("index artifact: embeddings: expected a list of vectors")
+    inner = inner[1:-1].strip()
+    out = np.empty((rows, dimension), dtype=np.float32)
+    filled, pos = 0, 0
+    while pos < len(inner):
+        cut = inner.find(b"],", pos + _SLICE_BYTES)
+        end = len(inner) if cut < 0 else cut + 1
+        part = as_matrix(
+            orjson.loads(b"[" + inner[pos:end] + b"]"), dimension=dimension, field="embeddings"
+        )
+        if filled + len(part) > rows:
+            raise ValueError(f"index artifact: more embeddings than the {rows} docIds")
+        out[filled : filled + len(part)] = part
+        filled += len(part)
+        pos = end + 1  # past the comma between rows
+    if filled != rows:
+        raise ValueError(f"index artifact: {filled} embeddings for {rows} docIds")
+    return out

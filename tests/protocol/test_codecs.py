@@ -152,3 +152,19 @@ def test_truncated_or_foreign_artifacts_are_rejected(mangle) -> None:
 def test_upload_length_mismatch_is_rejected() -> None:
     with pytest.raises(ValueError, match="upload blob"):
         decode_upload(sample("create_index_upload_mg.bin")[:-4])
+
+
+def test_artifact_embeddings_are_parsed_slice_by_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    import protocol.artifact as artifact_module
+
+    monkeypatch.setattr(artifact_module, "_SLICE_BYTES", 64)  # many slices, cut mid-row
+    vectors = np.random.default_rng(3).standard_normal((50, 7)).astype(np.float32)
+    raw = encode_artifact(IndexArtifact("s", "custom", 7, vectors, [f"d{i}" for i in range(50)]))
+    assert decode_artifact(raw).embeddings.tobytes() == vectors.tobytes()
+
+
+def test_artifact_with_fewer_embeddings_than_ids_is_rejected() -> None:
+    good = IndexArtifact("s", "custom", 2, np.ones((2, 2), np.float32), ["a", "b"])
+    good.doc_ids = ["a", "b", "c"]  # bypasses the constructor's check, as a bad server could
+    with pytest.raises(ValueError, match="2 embeddings for 3 docIds"):
+        decode_artifact(encode_artifact(good))
