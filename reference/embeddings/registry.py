@@ -21,8 +21,9 @@ _MODELS: dict[str, _Model] = {
 KNOWN_MODELS: tuple[str, ...] = tuple(_MODELS)
 
 _embedders: dict[str, Embedder] = {}
-# One lock for all models: loading is rare, and a per-model lock would need its own guard.
-_lock = threading.Lock()
+# One lock per model, made up front (so creating them needs no guard): a slow first load of
+# one model (moss-mediumlm converts itself once) must not hold up loading another.
+_locks: dict[str, threading.Lock] = {model_id: threading.Lock() for model_id in _MODELS}
 
 
 def _model(model_id: str) -> _Model:
@@ -45,7 +46,7 @@ def get_embedder(model_id: str) -> Embedder:
     if embedder is not None:
         return embedder
     model = _model(model_id)
-    with _lock:
+    with _locks[model_id]:
         embedder = _embedders.get(model_id)
         if embedder is None:
             embedder = model.load()
