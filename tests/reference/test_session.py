@@ -153,3 +153,15 @@ def test_query_filter_keeps_only_matching_documents() -> None:
 def test_push_of_an_empty_session_is_rejected() -> None:
     with pytest.raises(ValueError, match="no documents"):
         custom_session().push_index()
+
+
+def test_keyword_index_follows_changes_before_and_after_its_first_use() -> None:
+    session = custom_session(doc("a", [1, 0], "red apples"), doc("b", [0, 1], "green pears"))
+    session.delete_docs(["a"])  # before the keyword index exists
+    session.add_docs([doc("c", [1, 1], "red cherries")])
+    keyword = QueryOptions(embedding=[1, 0], alpha=0.0, top_k=5)
+    assert [d.id for d in session.query("red", keyword).docs] == ["c"]
+    session.add_docs([doc("d", [1, 0], "red wine")])  # after it exists
+    session.delete_docs(["c"])
+    assert [d.id for d in session.query("red", keyword).docs] == ["d"]
+    assert [d.id for d in session.query("pears", keyword).docs] == ["b"]
