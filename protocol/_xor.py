@@ -3,17 +3,15 @@
 import numpy as np
 
 _KEY = (np.arange(255, dtype=np.uint8) ^ np.uint8(0xAA)).astype(np.uint8)
-# The key repeated over a ~1 MB block whose length is a multiple of 255, so every block
-# starts at key phase 0: masking works block by block with no key the size of the data.
-_BLOCK_KEY = np.tile(_KEY, 4096)
 
 
 def xor_mask(data: bytes) -> bytes:
     """Apply (or remove: the mask is its own inverse) the payload mask."""
     src = np.frombuffer(data, dtype=np.uint8)
     out = np.empty_like(src)
-    step = _BLOCK_KEY.size
-    for start in range(0, src.size, step):
-        end = min(start + step, src.size)
-        np.bitwise_xor(src[start:end], _BLOCK_KEY[: end - start], out=out[start:end])
+    # Whole 255-byte periods as rows, so the key broadcasts over them: one vectorised pass and
+    # no key the size of the data.
+    full = src.size - src.size % 255
+    np.bitwise_xor(src[:full].reshape(-1, 255), _KEY, out=out[:full].reshape(-1, 255))
+    np.bitwise_xor(src[full:], _KEY[: src.size - full], out=out[full:])
     return out.tobytes()

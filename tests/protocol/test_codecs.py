@@ -168,3 +168,13 @@ def test_artifact_with_fewer_embeddings_than_ids_is_rejected() -> None:
     good.doc_ids = ["a", "b", "c"]  # bypasses the constructor's check, as a bad server could
     with pytest.raises(ValueError, match="2 embeddings for 3 docIds"):
         decode_artifact(encode_artifact(good))
+
+
+@pytest.mark.parametrize("size", [0, 1, 254, 255, 256, 511, 1000])
+def test_payload_mask_follows_its_definition_at_every_length(size: int) -> None:
+    from protocol._xor import xor_mask
+
+    data = bytes((i * 37 + 11) % 256 for i in range(size))
+    expected = bytes(b ^ (0xAA ^ (i % 255)) for i, b in enumerate(data))
+    assert xor_mask(data) == expected
+    assert xor_mask(expected) == data
