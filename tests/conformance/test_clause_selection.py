@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,26 +16,7 @@ from conformance.clauses import CLAUSES
 from conformance.plugin import clause_selection
 from conformance.runner import RunOptions, pytest_arguments, run
 
-BARE_TARGET = """
-class Bare:
-    name = "bare"
-    capabilities = frozenset()
-
-    def client(self, **kw):
-        raise AssertionError("no client expected")
-
-    def document(self, id, text, metadata=None, embedding=None):
-        return None
-
-    def query_options(self, **kw):
-        return None
-
-    def get_documents_options(self, **kw):
-        return None
-
-
-BARE = Bare()
-"""
+FAKE_TARGETS = Path(__file__).with_name("fake_targets.py")
 
 SAMPLE_TESTS = """
     import pytest
@@ -63,7 +45,7 @@ SAMPLE_TESTS = """
 def run_pytest(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     """pytest with only this plugin on ``SAMPLE_TESTS``; returns the result and the report
     directory."""
-    (tmp_path / "bare_target.py").write_text(BARE_TARGET)
+    shutil.copy(FAKE_TARGETS, tmp_path / "fake_targets.py")
     (tmp_path / "test_sample.py").write_text(textwrap.dedent(SAMPLE_TESTS))
     env = {k: v for k, v in os.environ.items() if k != "SESSIONSPEC_TARGET"}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # other plugins cost seconds of start-up
@@ -77,7 +59,7 @@ def run_pytest(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[
             "-p",
             "no:cacheprovider",
             "--target",
-            "bare_target:BARE",
+            "fake_targets:BARE",
             "--sessionspec-report-dir",
             "out",
             "test_sample.py",

@@ -3,40 +3,13 @@ skips, target errors, and staying inert for tests that do not use it."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-FAKE_TARGETS = '''
-class Bare:
-    """A target with no capabilities; never asked for a client in these tests."""
-
-    name = "bare"
-    capabilities = frozenset()
-
-    def client(self, **kw):
-        raise AssertionError("no client expected")
-
-    def document(self, id, text, metadata=None, embedding=None):
-        return None
-
-    def query_options(self, **kw):
-        return None
-
-    def get_documents_options(self, **kw):
-        return None
-
-
-BARE = Bare()
-
-
-class Gone(Bare):
-    unavailable_reason = "sdk X is not installed"
-
-
-GONE = Gone()
-'''
+FAKE_TARGETS = Path(__file__).with_name("fake_targets.py")
 
 
 def run_pytest(
@@ -45,7 +18,7 @@ def run_pytest(
     """pytest on ``test_source`` in a subprocess. Without ``autoload`` only this plugin is
     loaded (by its entry-point name, as ``sessionspec run`` does): other plugins cost seconds
     of start-up."""
-    (tmp_path / "fake_targets.py").write_text(FAKE_TARGETS)
+    shutil.copy(FAKE_TARGETS, tmp_path / "fake_targets.py")
     (tmp_path / "test_sample.py").write_text(textwrap.dedent(test_source))
     environment = {k: v for k, v in os.environ.items() if k != "SESSIONSPEC_TARGET"}
     environment.update(env or {})
