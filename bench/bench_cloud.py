@@ -42,7 +42,7 @@ from protocol.documents import StoredDocument, encode_documents  # noqa: E402
 CONTROL_KEY = "bench-control"
 PROJECT, KEY = "bench", "bench-key"
 INDEX = "bench-index"
-# Recorded on this machine for the SDK against a minimal server (see the task brief).
+# Figures recorded earlier on this machine for the published SDK against a minimal server.
 REFERENCE_S = {"push": {10_000: 0.8, 100_000: 10.0}, "resume": {10_000: 0.84, 100_000: 7.9}}
 
 
