@@ -7,7 +7,7 @@ import numpy as np
 
 from protocol import StoredDocument
 from reference.bm25 import BM25
-from reference.filters import CompiledFilter, MetadataColumns, compile_filter
+from reference.filters import MetadataColumns, compile_filter
 from reference.search import Hit as _Hit
 from reference.search import VectorMatrix, follow_deletes, search
 
@@ -63,9 +63,6 @@ class Corpus:
 
     def all(self) -> list[StoredDocument]:
         return list(self._docs)
-
-    def compile_filter(self, filter: Mapping[str, object]) -> CompiledFilter:
-        return compile_filter(filter)
 
     def search(
         self,

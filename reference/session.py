@@ -11,6 +11,7 @@ from protocol.push import PushBody
 from reference.corpus import Corpus
 from reference.embeddings import get_embedder, model_dimension
 from reference.errors import InvalidArgumentError, ModelMismatchError
+from reference.filters import compile_filter
 from reference.transport import CloudTransport
 from reference.types import (
     DocumentInfo,
@@ -144,7 +145,7 @@ class SessionIndex:
         else:
             stored = self._corpus.all()
         if options.filter is not None:
-            keep = self._corpus.compile_filter(options.filter)
+            keep = compile_filter(options.filter)
             stored = [d for d in stored if keep(d.metadata)]
         return [DocumentInfo(d.id, d.text, d.metadata, None, d.payload) for d in stored]
 
