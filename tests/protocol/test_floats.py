@@ -1,0 +1,112 @@
+"""The bulk vector parser agrees with the exact path, or declines and leaves it the input."""
+
+import json
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol import floats
+from protocol.floats import parse_matrix, parse_rows
+from protocol.push import decode_push
+from protocol.vectors import as_matrix
+
+finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+# Anything a JSON vector might wrongly hold, beside plain numbers.
+oddities = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),  # float64: some overflow float32
+    st.just(1e39),
+    st.text(max_size=3),
+    st.booleans(),
+    st.none(),
+    st.lists(finite32, max_size=2),
+    st.dictionaries(st.text(max_size=2), finite32, max_size=1),
+)
+rows_of = st.lists(st.lists(st.one_of(finite32, oddities), max_size=4), min_size=1, max_size=6)
+
+
+def exact(rows: list[object], dimension: int) -> np.ndarray | None:
+    try:
+        return as_matrix(rows, dimension=dimension)
+    except ValueError:
+        return None
+
+
+@given(st.integers(1, 6).flatmap(lambda d: st.lists(st.lists(finite32, min_size=d, max_size=d))))
+def test_numbers_parse_bit_for_bit(rows: list[list[float]]) -> None:
+    dimension = len(rows[0]) if rows else 3
+    want = np.array(rows, dtype=np.float32).reshape(len(rows), dimension)
+    text = orjson.dumps(want, option=orjson.OPT_SERIALIZE_NUMPY)
+    got = parse_matrix(text, len(rows), dimension)
+    assert got is not None and got.tobytes() == want.tobytes()
+    got_rows = parse_rows([orjson.dumps(r) for r in want.tolist()], dimension)
+    assert got_rows is not None and got_rows.tobytes() == want.tobytes()
+
+
+@given(rows_of, st.sampled_from(["", " ", "\n "]))
+def test_anything_else_is_declined_or_agrees(rows: list[list[object]], space: str) -> None:
+    dimension = len(rows[0])
+    text = json.dumps(rows, separators=("," + space, ":")).encode()
+    want = exact(rows, dimension)
+    got = parse_matrix(text, len(rows), dimension)
+    if want is None:
+        assert got is None
+    elif got is not None:  # declining is always allowed; a wrong answer never is
+        assert got.tobytes() == want.tobytes()
+    got_rows = parse_rows([json.dumps(r).encode() for r in rows], dimension)
+    if want is None:
+        assert got_rows is None
+    elif got_rows is not None:
+        assert got_rows.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"[[1,[2]],[3,[4]]]",  # a one-element nested list flattens to the right count
+        b"[[1,2],[3]]",
+        b"[[1,2],[3,4,5]]",
+        b'[[1,"2"],[3,4]]',
+        b"[[1,2],[3,1e400]]",
+        b"[[1,2],[3,1e39]]",  # finite double, infinite float32
+        b"[[1,2],[3,true]]",
+        b"[[1,2]]",
+        b"[[1,2],[3,4],[5,6]]",
+        b"{}",
+    ],
+)
+def test_declines_what_is_not_two_rows_of_two_finite_numbers(text: bytes) -> None:
+    assert parse_matrix(text, 2, 2) is None
+
+
+def test_slices_meet_at_row_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(floats, "_SLICE_BYTES", 16)
+    want = np.arange(60, dtype=np.float32).reshape(20, 3) / 7
+    text = orjson.dumps(want, option=orjson.OPT_SERIALIZE_NUMPY)
+    assert parse_matrix(text, 20, 3).tobytes() == want.tobytes()
+    rows = [orjson.dumps(r) for r in want.tolist()]
+    assert parse_rows(rows, 3).tobytes() == want.tobytes()
+    assert parse_matrix(text, 21, 3) is None
+
+
+@pytest.mark.parametrize(
+    ("embedding", "field"),
+    [
+        ("[1,[2]]", "docs[1].embedding"),
+        ("[1,2,3]", "docs[1].embedding: expected dimension 2, got 3"),
+        ('[1,"x"]', "docs[1].embedding[1]"),
+        ("[1,1e39]", "docs[].embedding[1]: values must be finite"),
+    ],
+)
+def test_push_falls_back_to_the_exact_path_that_names_the_field(
+    embedding: str, field: str
+) -> None:
+    body = (
+        '{"indexName":"n","docs":[{"id":"a","text":"","embedding":[0.5,1]},'
+        f'{{"id":"b","text":"","embedding":{embedding}}}]}}'
+    ).encode()
+    with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        decode_push(body)
