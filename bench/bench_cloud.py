@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -235,9 +234,10 @@ def use_server(auth_url: str, index_url: str, home: Path) -> None:
 
 
 def sessionspec_command() -> list[str]:
-    found = shutil.which("sessionspec") or str(Path(sys.executable).parent / "sessionspec")
-    return [found, "serve"] if Path(found).exists() else [sys.executable, "-m",
-                                                          "mock_cloud.serve"]
+    # The console script of this interpreter's install, not whichever one PATH finds first.
+    script = Path(sys.executable).parent / "sessionspec"
+    return [str(script), "serve"] if script.exists() else [sys.executable, "-m",
+                                                           "mock_cloud.serve"]
 
 
 def run_mock_cloud(moss: Any, vectors: np.ndarray, work: Path) -> Run:

@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 import orjson
 
-from protocol._xor import xor_mask
+from protocol._xor import xor_mask, xor_mask_view
 from protocol.floats import parse_matrix
 from protocol.vectors import Matrix, as_matrix
 
@@ -73,7 +73,7 @@ def decode_artifact(data: bytes) -> IndexArtifact:
     try:
         # Top-level values stay raw JSON: the embeddings are parsed a slice of rows at a time
         # below, so a 100k x 384 index never exists as 38M Python floats at once.
-        body = _top_level.decode(xor_mask(data[_HEADER.size :]))
+        body = _top_level.decode(xor_mask_view(memoryview(data)[_HEADER.size :]))
         fields = {k: v for k, v in body.items() if k != "embeddings"}
         values = {k: orjson.loads(bytes(v)) for k, v in fields.items()}
         dimension = int(values.pop("dimension"))
@@ -85,7 +85,7 @@ def decode_artifact(data: bytes) -> IndexArtifact:
             model_id=model["id"],
             model_version=str(model.get("version", "1")),
             dimension=dimension,
-            embeddings=_embeddings(bytes(body["embeddings"]), len(doc_ids), dimension),
+            embeddings=_embeddings(body["embeddings"], len(doc_ids), dimension),
             doc_ids=doc_ids,
             envelope=values.pop("envelope", None),
             extra=values,
@@ -98,13 +98,13 @@ _top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _SLICE_BYTES = 8 << 20
 
 
-def _embeddings(raw: bytes, rows: int, dimension: int) -> Matrix:
+def _embeddings(raw: msgspec.Raw, rows: int, dimension: int) -> Matrix:
     """Parse ``[[f, ...], ...]`` into a float32 matrix, about 8 MB of text at a time."""
     fast = parse_matrix(raw, rows, dimension)
     if fast is not None:
         return fast
     # The exact path: slower, and it says what is wrong with the text.
-    inner = raw.strip()
+    inner = bytes(raw).strip()
     if not (inner.startswith(b"[") and inner.endswith(b"]")):
         raise ValueError("index artifact: embeddings: expected a list of vectors")
     inner = inner[1:-1].strip()

@@ -1,6 +1,8 @@
 """The bulk vector parser agrees with the exact path, or declines and leaves it the input."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import orjson
@@ -46,12 +48,24 @@ def test_numbers_parse_bit_for_bit(rows: list[list[float]]) -> None:
     assert got_rows is not None and got_rows.tobytes() == want.tobytes()
 
 
-@given(rows_of, st.sampled_from(["", " ", "\n "]))
-def test_anything_else_is_declined_or_agrees(rows: list[list[object]], space: str) -> None:
+@contextmanager
+def slices_of(size: int) -> Iterator[None]:
+    saved, floats._SLICE_BYTES = floats._SLICE_BYTES, size
+    try:
+        yield
+    finally:
+        floats._SLICE_BYTES = saved
+
+
+@given(rows_of, st.sampled_from(["", " ", "\n "]), st.sampled_from([8, 16, 8 << 20]))
+def test_anything_else_is_declined_or_agrees(
+    rows: list[list[object]], space: str, slice_bytes: int
+) -> None:
     dimension = len(rows[0])
     text = json.dumps(rows, separators=("," + space, ":")).encode()
     want = exact(rows, dimension)
-    got = parse_matrix(text, len(rows), dimension)
+    with slices_of(slice_bytes):
+        got = parse_matrix(memoryview(text), len(rows), dimension)
     if want is None:
         assert got is None
     elif got is not None:  # declining is always allowed; a wrong answer never is
