@@ -6,7 +6,7 @@ the index-name rule (:mod:`protocol.names`) and the vector checks (:mod:`protoco
 No HTTP, no storage, no models.
 """
 
-from protocol.artifact import IndexArtifact, decode_artifact, encode_artifact
+from protocol.artifact import ArtifactReader, IndexArtifact, decode_artifact, encode_artifact
 from protocol.documents import StoredDocument, decode_documents, encode_documents
 from protocol.names import MAX_NAME_BYTES, validate_index_name
 from protocol.upload import UploadBlob, decode_upload, encode_upload
@@ -14,6 +14,7 @@ from protocol.vectors import as_matrix
 
 __all__ = [
     "MAX_NAME_BYTES",
+    "ArtifactReader",
     "IndexArtifact",
     "StoredDocument",
     "UploadBlob",

@@ -11,12 +11,19 @@ def xor_mask(data: bytes) -> bytes:
 
 
 def xor_mask_view(data: bytes | memoryview) -> memoryview:
-    """:func:`xor_mask` without the final copy: a 470 MB artifact is decoded in place."""
+    """:func:`xor_mask` without the final copy."""
+    out = np.empty(len(data), dtype=np.uint8)
+    xor_into(data, out, 0)
+    return memoryview(out)
+
+
+def xor_into(data: bytes | memoryview, out: np.ndarray, offset: int) -> None:
+    """Mask ``data`` into ``out`` as the bytes at ``offset`` of a payload: a download is
+    unmasked piece by piece as it arrives."""
     src = np.frombuffer(data, dtype=np.uint8)
-    out = np.empty_like(src)
+    key = np.roll(_KEY, -(offset % 255))
     # Whole 255-byte periods as rows, so the key broadcasts over them: one vectorised pass and
     # no key the size of the data.
     full = src.size - src.size % 255
-    np.bitwise_xor(src[:full].reshape(-1, 255), _KEY, out=out[:full].reshape(-1, 255))
-    np.bitwise_xor(src[full:], _KEY[: src.size - full], out=out[full:])
-    return memoryview(out)
+    np.bitwise_xor(src[:full].reshape(-1, 255), key, out=out[:full].reshape(-1, 255))
+    np.bitwise_xor(src[full:], key[: src.size - full], out=out[full : src.size])

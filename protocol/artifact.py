@@ -6,6 +6,7 @@ compact UTF-8 JSON ``{"name", "version", "model": {"id", "version"}, "dimension"
 :func:`protocol._xor.xor_mask`.
 """
 
+import mmap
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,8 +15,8 @@ import msgspec
 import numpy as np
 import orjson
 
-from protocol._xor import xor_mask, xor_mask_view
-from protocol.floats import parse_matrix
+from protocol._xor import xor_into, xor_mask
+from protocol.floats import parse_matrix, parse_row_run
 from protocol.vectors import Matrix, as_matrix
 
 MAGIC = b"MOSS"
@@ -58,34 +59,149 @@ def encode_artifact(artifact: IndexArtifact) -> bytes:
     return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload)) + xor_mask(payload)
 
 
-def decode_artifact(data: bytes) -> IndexArtifact:
-    if len(data) < _HEADER.size:
-        raise ValueError(f"index artifact: {len(data)} bytes is shorter than its header")
-    magic, version, length = _HEADER.unpack_from(data)
+def decode_artifact(data: bytes | memoryview) -> IndexArtifact:
+    reader = ArtifactReader()
+    reader.feed(data)
+    return reader.finish()
+
+
+class ArtifactReader:
+    """Decodes an artifact while it downloads: :meth:`feed` it the bytes as they arrive, then
+    :meth:`finish`. Rows of the ``"embeddings"`` value are parsed about 8 MB at a time as soon
+    as they are complete, so parsing overlaps the transfer.
+
+    That fast path expects the compact layout every known writer produces (the embeddings as
+    ``"embeddings":[[...],...]``); on any other layout, or any doubt, :meth:`finish` decodes
+    the whole payload again on the exact path, which also words the errors.
+    """
+
+    _KEY = b'"embeddings":['
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._payload: mmap.mmap | None = None
+        self._length = 0
+        self._filled = 0
+        self._searched = 0  # where the search for the embeddings key resumes
+        self._start = -1  # offset of the "[" opening the embeddings value
+        self._next = -1  # offset of the next row not parsed yet
+        self._end = -1  # offset just past the value's closing "]"
+        self._rows: list[Matrix] = []
+        self._declined = False
+
+    def feed(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        if self._payload is None:
+            need = _HEADER.size - len(self._head)
+            self._head += bytes(view[:need])
+            view = view[need:]
+            if len(self._head) < _HEADER.size:
+                return
+            self._length = _check_header(self._head)
+            # Anonymous memory: untouched pages cost nothing, where a bytearray is zeroed first;
+            # and it can be searched in place.
+            self._payload = mmap.mmap(-1, max(self._length, 1))
+        if self._filled + len(view) > self._length:
+            raise ValueError(
+                f"index artifact: header says {self._length} payload bytes, found more"
+            )
+        target = np.frombuffer(self._payload, dtype=np.uint8)[self._filled :]
+        xor_into(view, target, self._filled)
+        self._filled += len(view)
+        self._advance(final=False)
+
+    def finish(self) -> IndexArtifact:
+        if self._payload is None:
+            raise ValueError(
+                f"index artifact: {len(self._head)} bytes is shorter than its header"
+            )
+        if self._filled != self._length:
+            raise ValueError(
+                f"index artifact: header says {self._length} payload bytes, found {self._filled}"
+            )
+        payload = memoryview(self._payload)[: self._length]
+        self._advance(final=True)
+        if not self._declined and self._end > 0 and self._rows:
+            # Everything but the embeddings, with null in their place: small, and decoding it
+            # proves the parsed span was the top-level embeddings value.
+            rest = bytes(payload[: self._start]) + b"null" + bytes(payload[self._end :])
+            try:
+                return _decode_payload(rest, np.concatenate(self._rows))
+            except ValueError:
+                pass
+        return _decode_payload(payload)
+
+    def _advance(self, *, final: bool) -> None:
+        if self._declined or self._end >= 0 or self._payload is None:
+            return
+        text, filled = self._payload, self._filled
+        if self._start < 0:
+            found = text.find(self._KEY, self._searched, filled)
+            if found < 0:
+                self._searched = max(0, filled - len(self._KEY))
+                self._declined = final
+                return
+            self._start = found + len(self._KEY) - 1
+            self._next = self._start + 1
+        # Only whole slices are parsed before the end, so each byte is searched once.
+        while final or filled - self._next >= _SLICE_BYTES:
+            window = min(filled, self._next + _SLICE_BYTES + 1)
+            close = text.find(b"]]", self._next, window)
+            if close >= 0:
+                self._take(self._next, close + 1)
+                self._end = close + 2
+                return
+            cut = text.rfind(b"],", self._next, window)
+            if cut < 0:  # a row longer than a slice, or no end at all: not this layout
+                self._declined = True
+                return
+            self._take(self._next, cut + 1)
+            self._next = cut + 2
+            if self._declined:
+                return
+
+    def _take(self, start: int, stop: int) -> None:
+        assert self._payload is not None
+        dimension = self._rows[0].shape[1] if self._rows else None
+        parsed = parse_row_run(self._payload[start:stop], dimension)
+        if parsed is None:
+            self._declined = True
+        else:
+            self._rows.append(parsed)
+
+
+def _check_header(head: bytes) -> int:
+    """The payload length the header announces, once its magic and version are right."""
+    magic, version, length = _HEADER.unpack_from(head)
     if magic != MAGIC:
         raise ValueError(f"index artifact: bad magic {magic!r}")
     if version != FORMAT_VERSION:
         raise ValueError(f"index artifact: unsupported format version {version}")
-    if len(data) - _HEADER.size != length:
-        raise ValueError(
-            f"index artifact: header says {length} payload bytes, found {len(data) - _HEADER.size}"
-        )
+    return int(length)
+
+
+def _decode_payload(payload: bytes | memoryview, embeddings: Matrix | None = None) -> IndexArtifact:
+    """The unmasked payload; ``embeddings`` when they were parsed already (the payload then
+    holds ``null`` in their place)."""
     try:
-        # Top-level values stay raw JSON: the embeddings are parsed a slice of rows at a time
-        # below, so a 100k x 384 index never exists as 38M Python floats at once.
-        body = _top_level.decode(xor_mask_view(memoryview(data)[_HEADER.size :]))
-        fields = {k: v for k, v in body.items() if k != "embeddings"}
-        values = {k: orjson.loads(bytes(v)) for k, v in fields.items()}
+        # Top-level values stay raw JSON: the embeddings are parsed a slice of rows at a time,
+        # so a 100k x 384 index never exists as 38M Python floats at once.
+        body = _top_level.decode(payload)
+        values = {k: orjson.loads(bytes(v)) for k, v in body.items() if k != "embeddings"}
         dimension = int(values.pop("dimension"))
         model = values.pop("model")
         doc_ids = values.pop("docIds")
+        if embeddings is None:
+            embeddings = _embeddings(body["embeddings"], len(doc_ids), dimension)
+        elif bytes(body["embeddings"]) != b"null" or embeddings.shape != (len(doc_ids), dimension):
+            raise ValueError("index artifact: the embeddings parsed ahead do not fit")
         return IndexArtifact(
             name=values.pop("name"),
             version=str(values.pop("version")),
             model_id=model["id"],
             model_version=str(model.get("version", "1")),
             dimension=dimension,
-            embeddings=_embeddings(body["embeddings"], len(doc_ids), dimension),
+            embeddings=embeddings,
             doc_ids=doc_ids,
             envelope=values.pop("envelope", None),
             extra=values,
@@ -95,6 +211,7 @@ def decode_artifact(data: bytes) -> IndexArtifact:
 
 
 _top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_rows_decoder = msgspec.json.Decoder(list[list[float]])
 _SLICE_BYTES = 8 << 20
 
 
@@ -113,9 +230,11 @@ def _embeddings(raw: msgspec.Raw, rows: int, dimension: int) -> Matrix:
     while pos < len(inner):
         cut = inner.find(b"],", pos + _SLICE_BYTES)
         end = len(inner) if cut < 0 else cut + 1
-        part = as_matrix(
-            orjson.loads(b"[" + inner[pos:end] + b"]"), dimension=dimension, field="embeddings"
-        )
+        try:
+            values = _rows_decoder.decode(b"[" + inner[pos:end] + b"]")
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"index artifact: embeddings: {exc}") from None
+        part = as_matrix(values, dimension=dimension, field="embeddings")
         if filled + len(part) > rows:
             raise ValueError(f"index artifact: more embeddings than the {rows} docIds")
         out[filled : filled + len(part)] = part

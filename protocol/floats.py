@@ -75,6 +75,18 @@ def parse_matrix(text: Buffer, rows: int, dimension: int) -> Matrix | None:
     return out if filled == rows else None
 
 
+def parse_row_run(text: bytes, dimension: int | None = None) -> Matrix | None:
+    """``text`` is ``[f, ...],[f, ...]``, whole rows without the outer brackets: their float32
+    matrix, or ``None`` unless every row is a flat list of ``dimension`` finite numbers (by
+    default the first row's length)."""
+    if dimension is None:
+        dimension = text.count(b",", 0, max(text.find(b"]"), 0)) + 1
+    chunk = b"[" + text + b"]"
+    lists = chunk.count(b"[")
+    out = np.empty((lists - 1, dimension), dtype=np.float32)
+    return out if _fill(simdjson.Parser(), chunk, out, lists) else None
+
+
 def _content(view: memoryview) -> tuple[int, int]:
     """The bounds of ``view`` without JSON whitespace at either end."""
     first, last = 0, len(view)
@@ -85,12 +97,12 @@ def _content(view: memoryview) -> tuple[int, int]:
     return first, last
 
 
-def _fill(parser: simdjson.Parser, text: bytes, out: Matrix) -> bool:
+def _fill(parser: simdjson.Parser, text: bytes, out: Matrix, lists: int | None = None) -> bool:
     """Parse ``[[f, ...], ...]`` into ``out``; False unless it has exactly ``out``'s shape."""
     # simdjson's as_buffer flattens nested lists and raises on strings, objects and booleans,
     # so with no strings in the text every "[" opens a list: one per row plus the outer one
     # proves that no row hides a nested list.
-    if text.count(b"[") != len(out) + 1:
+    if (text.count(b"[") if lists is None else lists) != len(out) + 1:
         return False
     try:
         doc = parser.parse(text)

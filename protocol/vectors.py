@@ -10,9 +10,13 @@ def as_matrix(rows: object, *, dimension: int | None = None, field: str = "embed
     """Convert ``rows`` to a C-contiguous float32 matrix, rejecting ragged, empty-width or
     non-finite input with a ``ValueError`` that names ``field``."""
     try:
+        # Converted without a target type first: numpy would read "4" as 4.0 for float32.
+        given = np.asarray(rows)
+        if given.dtype.kind not in "iuf" and given.size:
+            raise TypeError(f"found {given.dtype.name} values")
         # Values beyond float32's range become inf, which the finiteness check below reports.
         with np.errstate(over="ignore"):
-            matrix = np.asarray(rows, dtype=np.float32)
+            matrix = given.astype(np.float32, copy=False)
     except (ValueError, TypeError) as exc:
         raise ValueError(
             f"{field}: vectors must be equal-length lists of numbers ({exc})"

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from protocol import IndexArtifact, StoredDocument, decode_artifact, decode_documents
+from protocol import ArtifactReader, IndexArtifact, StoredDocument, decode_documents
 from protocol.models import IndexInfo as WireIndexInfo
 from protocol.models import JobReply, TokenReply, UrlReply
 from protocol.push import PushBody, encode_push
@@ -135,7 +135,7 @@ class CloudTransport:
         if info is None:
             raise IndexNotFoundError(f"index {name!r} does not exist", 404)
         urls = UrlReply.model_validate_json(self._call("GET", f"{_quote(name)}/url").content)
-        artifact = decode_artifact(self._fetch(urls.indexUrl))
+        artifact = self._fetch_artifact(urls.indexUrl)
         documents = decode_documents(self._fetch(urls.dataUrl))
         if [d.id for d in documents] != artifact.doc_ids:
             raise CloudError(f"index {name!r}: documents file does not match the artifact")
@@ -149,6 +149,21 @@ class CloudTransport:
         if response.is_error:
             raise CloudError(f"GET {url}: HTTP {response.status_code}", response.status_code)
         return response.content
+
+    def _fetch_artifact(self, url: str) -> IndexArtifact:
+        """The index artifact, decoded while it downloads: parsing overlaps the transfer."""
+        reader = ArtifactReader()
+        try:
+            with self._http.stream("GET", url) as response:
+                if response.is_error:
+                    raise CloudError(
+                        f"GET {url}: HTTP {response.status_code}", response.status_code
+                    )
+                for piece in response.iter_bytes():
+                    reader.feed(piece)
+        except httpx.HTTPError as exc:
+            raise CloudError(f"GET {url}: {exc}") from exc
+        return reader.finish()
 
     def push(self, body: PushBody) -> JobReply:
         response = self._call("POST", "push", body=encode_push(body))
