@@ -10,6 +10,7 @@ from mock_cloud.server import ServerProcess, running_server_process
 from mock_cloud.settings import Settings
 
 PROJECT, KEY = "bench", "bench-key"
+CONTROL_KEY = "bench-control"
 
 
 @contextmanager
@@ -18,10 +19,21 @@ def bench_cloud() -> Iterator[ServerProcess]:
         home = Path(tmp) / "home"
         home.mkdir()
         os.environ["HOME"] = str(home)  # the published SDK writes under $HOME/.moss
-        with running_server_process(Settings(Path(tmp) / "data", {PROJECT: KEY}, None)) as server:
+        settings = Settings(Path(tmp) / "data", {PROJECT: KEY}, CONTROL_KEY)
+        with running_server_process(settings) as server:
             os.environ["MOSS_AUTH_URL"] = server.auth_url
             os.environ["MOSS_INDEX_URL"] = server.index_url
             yield server
+
+
+def settle(server: ServerProcess) -> None:
+    """Wait for the cloud's work after a push (building the download files), so that what
+    follows times the client, not the cloud."""
+    import httpx
+
+    reply = httpx.post(f"{server.base_url}/_mock/settle", headers={"X-Control-Key": CONTROL_KEY},
+                       params={"timeout_s": 600}, timeout=610)
+    reply.raise_for_status()
 
 
 def machine() -> dict[str, object]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._cloud import KEY, PROJECT, bench_cloud, machine
+from bench._cloud import KEY, PROJECT, bench_cloud, machine, settle
 
 DIM = 384
 
@@ -89,6 +89,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
     p.add_argument("--sdks", nargs="+", default=["reference", "moss"])
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "session.json")
     p.add_argument("--child", nargs=3, metavar=("OP", "SDK", "N"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -96,17 +97,23 @@ def main() -> None:
         print(json.dumps(child(op, sdk, int(n))))
         return
     rows = []
-    with bench_cloud():
+    load_at_start = os.getloadavg()
+    with bench_cloud() as server:
         for n in args.sizes:
             for sdk in args.sdks:
-                row = {"docs": n, "sdk": sdk, "push": measure("push", sdk, n),
-                       "resume": measure("resume", sdk, n)}
+                row = {"docs": n, "sdk": sdk, "push": measure("push", sdk, n)}
+                settle(server)
+                row["resume"] = measure("resume", sdk, n)
                 rows.append(row)
                 print(f"{n:>7} {sdk:<10} push {fmt(row['push'])}   resume {fmt(row['resume'])}",
                       flush=True)
-    out = Path(__file__).parent / "results" / "session.json"
-    out.write_text(json.dumps({"machine": machine(), "dimension": DIM, "results": rows}, indent=2))
-    print(f"wrote {out}")
+    # Other work on the machine inflates every figure: read them with the load beside them.
+    load = {"load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()}
+    args.out.write_text(json.dumps({"machine": {**machine(), **load}, "dimension": DIM,
+                                    "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                 time.gmtime()),
+                                    "results": rows}, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 def fmt(m: dict) -> str:

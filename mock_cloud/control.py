@@ -54,6 +54,14 @@ def reset(cloud: Cloud) -> dict[str, bool]:
     return {"ok": True}
 
 
+@router.post("/settle")
+def settle(cloud: Cloud, timeout_s: Annotated[float, Query(
+        ge=0, le=600, description="give up after this long")] = 60) -> dict[str, bool]:
+    """Wait until the work done after a change (building download files, checkpointing) is
+    finished, so that a benchmark or probe times the client rather than the cloud."""
+    return {"idle": cloud.background.wait_idle(timeout_s)}
+
+
 @router.get("/state")
 def state(cloud: Cloud) -> dict[str, Any]:
     return cloud.store.state()

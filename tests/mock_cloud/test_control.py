@@ -1,5 +1,6 @@
 """The /_mock control API: reset, state, request log, projects, vector overwrite, faults."""
 
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from tests.mock_cloud.conftest import PROJECTS, Cloud, assert_error, make_docs
 
 def test_control_calls_need_the_control_key(cloud: Cloud) -> None:
     for method, path in [("GET", "/state"), ("POST", "/reset"), ("GET", "/requests"),
-                         ("POST", "/projects"), ("POST", "/faults")]:
+                         ("POST", "/projects"), ("POST", "/faults"),
+                         ("POST", "/settle")]:
         assert_error(cloud.http.request(method, f"/_mock{path}"), 403, "X-Control-Key")
         assert_error(cloud.http.request(method, f"/_mock{path}",
                                         headers={"X-Control-Key": "wrong"}), 403)
@@ -41,6 +43,19 @@ def test_state_lists_models_ids_and_vector_checksums(cloud: Cloud) -> None:
         np.array(docs[1]["embedding"], "<f4").tobytes())
     assert entry["updated_at"] == cloud.call("GET", "/index/idx").json()["updated_at"]
     assert state["beta"]["indexes"]["other"]["model_id"] == "moss-minilm"
+
+
+def test_settle_waits_for_work_after_a_change(cloud: Cloud) -> None:
+    done = threading.Event()
+    cloud.server.app.state.cloud.background.submit("slow", lambda: (time.sleep(0.3), done.set()))
+    assert cloud.control("POST", "/settle", params={"timeout_s": 60}).json() == {"idle": True}
+    assert done.is_set()
+    cloud.push("idx", make_docs(50))
+    cloud.control("POST", "/settle")
+    built = sorted(p.name for p in (cloud.server.settings.data_dir / "cache").rglob("*.*"))
+    assert [name.split(".", 1)[1] for name in built] == ["docs.json", "index.moss"]
+    assert_error(cloud.control("POST", "/settle", params={"timeout_s": -1}), (400, 422),
+                 "timeout_s")
 
 
 def test_reset_drops_indexes_jobs_and_logs_but_keeps_start_projects(cloud: Cloud) -> None:
