@@ -15,6 +15,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,7 @@ from reference.filters import metadata_text
 __all__ = ["BM25", "document_terms", "tokenize"]
 
 _WORD = re.compile(r"\w+")
+_T = TypeVar("_T", bound=np.generic)
 
 
 def tokenize(text: str) -> list[str]:
@@ -61,6 +63,13 @@ class BM25:
         self._postings: dict[str, dict[int, int]] = {}  # term -> row -> term frequency
         # Array copies of postings, rebuilt on the first query after that term changes.
         self._arrays: dict[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]] = {}
+        # Each term's scores over its postings, valid while its postings and the collection
+        # statistics they were computed with stay the same: a term common to most documents
+        # costs a pass over all of them otherwise, on every query.
+        self._scored: dict[str, npt.NDArray[np.float64]] = {}
+        self._scored_stats = (0, 0)
+        # The same rounded to float32 (what rankings compare), zeros dropped; same lifetime.
+        self._rounded: dict[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]] = {}
         self._total_length = 0
         self._live = 0
 
@@ -117,7 +126,7 @@ class BM25:
             else:
                 posting[row] = tf
                 if arrays:
-                    arrays.pop(term, None)
+                    self._forget(term)
 
     def _clear(self, row: int) -> None:
         counts = self._terms[row]
@@ -132,7 +141,7 @@ class BM25:
             del posting[row]
             if not posting:
                 del self._postings[term]
-            self._arrays.pop(term, None)
+            self._forget(term)
 
     def _move(self, src: int, dst: int) -> None:
         counts = self._terms[src]
@@ -145,7 +154,12 @@ class BM25:
         for term in counts:
             posting = self._postings[term]
             posting[dst] = posting.pop(src)
-            self._arrays.pop(term, None)
+            self._forget(term)
+
+    def _forget(self, term: str) -> None:
+        self._arrays.pop(term, None)
+        self._scored.pop(term, None)
+        self._rounded.pop(term, None)
 
     # --- scoring ----------------------------------------------------------------------------
     def _posting_arrays(self, term: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
@@ -154,8 +168,79 @@ class BM25:
             posting = self._postings[term]
             rows = np.fromiter(posting.keys(), dtype=np.intp, count=len(posting))
             tfs = np.fromiter(posting.values(), dtype=np.float64, count=len(posting))
-            arrays = self._arrays[term] = (rows, tfs)
+            # Ascending rows: callers merge and filter postings without sorting them again.
+            order = np.argsort(rows, kind="stable")
+            arrays = self._arrays[term] = (_frozen(rows[order]), _frozen(tfs[order]))
         return arrays
+
+    def _query_terms(self, query: str) -> list[str]:
+        return [t for t in dict.fromkeys(tokenize(query)) if t in self._postings]
+
+    def _term_scores(self, term: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """The rows holding ``term`` (ascending) and the term's share of their score."""
+        stats = (self._live, self._total_length)
+        if stats != self._scored_stats:
+            # idf and the average length moved: every cached share did
+            self._scored.clear()
+            self._rounded.clear()
+            self._scored_stats = stats
+        hit_rows, tfs = self._posting_arrays(term)
+        scored = self._scored.get(term)
+        if scored is None:
+            n = self._live
+            avg = self._total_length / n
+            k1, b = self.k1, self.b
+            df = len(hit_rows)
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            norm = k1 * (1.0 - b + b * self._lengths[hit_rows] / avg) if avg else k1
+            scored = self._scored[term] = _frozen(idf * tfs * (k1 + 1.0) / (tfs + norm))
+        return hit_rows, scored
+
+    def matches(self, query: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """The rows sharing a term with ``query``, ascending, and their BM25 scores.
+
+        The scores are those :meth:`scores` gives, bit for bit, without a pass over the rows
+        that match nothing. The arrays may be shared with the index: read them, never change
+        them.
+        """
+        terms = self._query_terms(query) if self._live else []
+        if not terms:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float64)
+        parts = [self._term_scores(term) for term in terms]
+        if len(parts) == 1:
+            return parts[0]
+        if 4 * sum(len(rows) for rows, _ in parts) >= len(self._terms):
+            dense = self._dense(parts)
+            rows = np.flatnonzero(dense)  # every share is positive
+            return rows, dense[rows]
+        rows = np.unique(np.concatenate([rows for rows, _ in parts]))
+        out = np.zeros(len(rows), dtype=np.float64)
+        for hit_rows, scored in parts:
+            # Terms added in query order, as in the dense sum, so the floats round alike.
+            out[np.searchsorted(rows, hit_rows)] += scored
+        return rows, out
+
+    def matches_float32(self, query: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
+        """:meth:`matches` rounded to float32, the precision rankings compare scores in, less
+        any row whose score rounds to 0. Kept between queries for one-term queries, whose
+        postings can cover every row."""
+        terms = self._query_terms(query) if self._live else []
+        if len(terms) != 1:
+            return _positive_float32(*self.matches(query))
+        hit_rows, scored = self._term_scores(terms[0])  # first: it may clear the caches
+        rounded = self._rounded.get(terms[0])
+        if rounded is None:
+            rounded = self._rounded[terms[0]] = _positive_float32(hit_rows, scored)
+        return rounded
+
+    def _dense(
+        self, parts: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]]
+    ) -> npt.NDArray[np.float64]:
+        out = np.zeros(len(self._terms), dtype=np.float64)
+        for hit_rows, scored in parts:
+            # Rows are unique within one term's postings, so += on a fancy index is safe.
+            out[hit_rows] += scored
+        return out
 
     def scores(
         self, query: str, rows: npt.NDArray[np.intp] | None = None
@@ -164,17 +249,21 @@ class BM25:
 
         Cost follows the postings of the query's terms, not the number of rows.
         """
-        out = np.zeros(len(self._terms), dtype=np.float64)
-        terms = [t for t in dict.fromkeys(tokenize(query)) if t in self._postings]
-        if terms and self._live:
-            n = self._live
-            avg = self._total_length / n
-            k1, b = self.k1, self.b
-            for term in terms:
-                hit_rows, tfs = self._posting_arrays(term)
-                df = len(hit_rows)
-                idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-                norm = k1 * (1.0 - b + b * self._lengths[hit_rows] / avg) if avg else k1
-                # Rows are unique within one term's postings, so += on a fancy index is safe.
-                out[hit_rows] += idf * tfs * (k1 + 1.0) / (tfs + norm)
+        terms = self._query_terms(query) if self._live else []
+        out = self._dense([self._term_scores(term) for term in terms])
         return out if rows is None else out[rows]
+
+
+def _positive_float32(
+    rows: npt.NDArray[np.intp], scores: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
+    rounded = scores.astype(np.float32)
+    if len(rounded) and not rounded.min() > 0:  # a float64 score too small for float32
+        keep = rounded > 0
+        rows, rounded = rows[keep], rounded[keep]
+    return rows, _frozen(rounded)
+
+
+def _frozen(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    a.flags.writeable = False
+    return a

@@ -20,6 +20,7 @@ and rank never change it".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, MutableSequence, Sequence
 from numbers import Real
 from typing import TypeVar
@@ -42,6 +43,7 @@ Hit = tuple[int, float]
 T = TypeVar("T")
 _Rows = npt.NDArray[np.intp]
 _F32 = npt.NDArray[np.float32]
+_Seq = npt.NDArray[np.int64]
 
 
 class VectorMatrix:
@@ -66,6 +68,7 @@ class VectorMatrix:
         self._next_seq = 0
         self._ids: list[str] = []
         self._rows: dict[str, int] = {}
+        self._in_order: bool | None = True  # None: unknown since a delete moved a row
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -105,6 +108,13 @@ class VectorMatrix:
         out = self._seq[: len(self._ids)]
         out.flags.writeable = False
         return out
+
+    def in_insertion_order(self) -> bool:
+        """Whether :meth:`sequence` increases down the rows (so until a delete moves a row)."""
+        if self._in_order is None:
+            seq = self.sequence()
+            self._in_order = bool((seq[1:] > seq[:-1]).all())
+        return self._in_order
 
     # --- updates ----------------------------------------------------------------------------
     def upsert(self, ids: Sequence[str], vectors: object) -> _Rows:
@@ -179,6 +189,7 @@ class VectorMatrix:
             last = len(self._ids) - 1
             if row != last:
                 assert self._data is not None
+                self._in_order = None  # the moved row may sit before older ones, or fix them
                 moved = self._ids[last]
                 self._data[row] = self._data[last]
                 self._norms[row] = self._norms[last]
@@ -244,8 +255,8 @@ def _check_query_vector(vector: object, dimension: int | None) -> _F32:
 
 # Above about this many rows OpenBLAS runs a matrix-vector product on several threads; on a
 # busy machine those threads wait on each other and a 10k-row query took 10x longer (measured:
-# 11 ms against 0.8 ms). The product is memory-bound, so numpy's single-threaded SIMD loop
-# (einsum) is as fast when the machine is idle and far steadier when it is not.
+# 11 ms against 0.8 ms). Above it the ranking is therefore einsum's single-threaded product, and
+# stays so to the bit: _Dots only avoids computing it for rows that cannot rank.
 _BLAS_ROWS = 2048
 
 
@@ -255,24 +266,125 @@ def _matvec(vectors: _F32, q: _F32) -> npt.NDArray[np.float32]:
     return np.einsum("ij,j->i", vectors, q)
 
 
-def _similarities(
-    matrix: VectorMatrix, q: _F32, rows: _Rows | None
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Inner products (what ranks) and cosines (what is reported) of the query with rows."""
-    vectors, norms = matrix.view(), matrix.norms()
-    if rows is None:
-        dots = _matvec(vectors, q)
-    elif 2 * len(rows) >= len(matrix):
-        # Gathering most rows costs more memory traffic than one full product.
-        dots = _matvec(vectors, q)[rows]
-        norms = norms[rows]
-    else:
-        dots = _matvec(vectors[rows], q)
-        norms = norms[rows]
-    denom = norms * np.float32(np.linalg.norm(q))
-    # A zero vector on either side has no direction: similarity 0.
-    cos = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
-    return dots, cos
+def _einsum_rows(vectors: _F32, q: _F32) -> npt.NDArray[np.float32]:
+    # einsum sums each row on its own, in an order fixed by the dimension alone: a row's
+    # product is the same bits whichever rows are multiplied with it (tests check this).
+    return np.einsum("ij,j->i", vectors, q)
+
+
+# --- the semantic side ------------------------------------------------------------------------
+# einsum's loop above _BLAS_ROWS adds into one SIMD accumulator, so it runs at the latency of
+# float32 addition (~110 ns a 384-d row: 1.1 ms at 10k rows, 11 ms at 100k) rather than at memory
+# speed. The ranking must stay einsum's to the bit, so every row is first scanned with a faster
+# single-threaded product (np.vecdot: one BLAS dot per row, never threaded) whose rounding
+# differs, and einsum is then run on the few rows that rounding could move into the ranking.
+_SCAN = getattr(np, "vecdot", None)  # numpy >= 2.0; without it einsum scans every row
+_U32 = 2.0**-24  # unit roundoff of float32
+_MAX_PRODUCT = 1e30  # norms whose product stays below this cannot overflow float32 on the way
+_SHORTLIST_SHARE = 8  # a shortlist longer than 1/8 of the rows saves too little to pay for
+
+
+def _rounding_gap(dimension: int, max_norm: float, q_norm: float) -> float | None:
+    """How far apart two float32 sums of the same inner product can come out, at most.
+
+    Any summation order (SIMD lanes, FMA, blocks) computes ``a . q`` within
+    ``gamma_d * sum|a_i q_i| <= gamma_d * |a| |q|`` of the exact value, ``gamma_d = d u /
+    (1 - d u)`` (Higham, Accuracy and Stability of Numerical Algorithms, 3.1), so two orders
+    differ by at most twice that. ``None`` when the bound is of no use (overflow possible).
+    """
+    if dimension * _U32 >= 0.5 or not max_norm * q_norm < _MAX_PRODUCT:
+        return None
+    gamma = dimension * _U32 / (1.0 - dimension * _U32)
+    # 1% covers the rounding of the stored norms; the last term, products that underflow.
+    return 2.0 * gamma * max_norm * q_norm * 1.01 + dimension * 2.0**-120
+
+
+class _Dots:
+    """The query's inner products with the ranked rows (all rows, or a filter's survivors).
+
+    Values are those of :func:`_matvec` over the matrix the ranking multiplies, bit for bit:
+    BLAS's up to ``_BLAS_ROWS`` rows (computed as before), einsum's above, where they are
+    only computed exactly for the rows that can matter (see the comment above ``_SCAN``).
+    """
+
+    def __init__(self, matrix: VectorMatrix, q: _F32, rows: _Rows | None) -> None:
+        self._matrix, self._q, self._rows = matrix, q, rows
+        vectors = matrix.view()
+        n = len(vectors)
+        self._count = n if rows is None else len(rows)
+        # Which product ranks: the one over all rows when most of them are asked for
+        # (gathering them costs more than multiplying the rest), else over the survivors.
+        whole = rows is None or 2 * len(rows) >= n
+        self._all: _F32 | None = None
+        if (n if whole else self._count) <= _BLAS_ROWS:
+            dots = _matvec(vectors, q) if whole else _matvec(vectors[rows], q)
+            self._all = dots if rows is None or not whole else dots[rows]
+
+    def _rows_of(self, positions: _Rows) -> _Rows:
+        return positions if self._rows is None else self._rows[positions]
+
+    def _exact(self) -> _F32:
+        if self._all is None:
+            vectors = self._matrix.view()
+            whole = self._rows is None or 2 * len(self._rows) >= len(vectors)
+            dots = _einsum_rows(vectors if whole else vectors[self._rows], self._q)
+            self._all = dots[self._rows] if whole and self._rows is not None else dots
+        return self._all
+
+    def best(self, k: int, seq: npt.NDArray[np.int64], in_order: bool) -> _Rows:
+        """Matrix rows of the ``k`` largest products, best first, ties by insertion."""
+        if self._all is None and k < self._count:
+            near = self._shortlist(k)
+            if near is not None:
+                near_rows = self._rows_of(near)
+                exact = _einsum_rows(self._matrix.view()[near_rows], self._q)
+                return near_rows[_best(exact, seq, k, at=near_rows, in_order=in_order)]
+        positions = _best(self._exact(), seq, k, at=self._rows, in_order=in_order)
+        return self._rows_of(positions)
+
+    def _shortlist(self, k: int) -> _Rows | None:
+        """Positions holding every one of the ``k`` best, or ``None`` if not worth it."""
+        if _SCAN is None:
+            return None
+        norms = self._matrix.norms()
+        q64 = self._q.astype(np.float64)
+        q_norm = float(np.sqrt(q64 @ q64))
+        gap = _rounding_gap(len(self._q), float(norms.max()), q_norm)
+        if gap is None:
+            return None
+        vectors = self._matrix.view()
+        if self._rows is None:
+            scan = _SCAN(vectors, self._q)
+        elif 2 * len(self._rows) >= len(vectors):
+            scan = _SCAN(vectors, self._q)[self._rows]
+        else:
+            scan = _SCAN(vectors[self._rows], self._q)
+        bounds = _kth_floor(scan, k)
+        if bounds is None:
+            return None
+        floor = bounds[0]
+        # The k best scanned rows are all >= floor, so their exact products are >= floor - gap,
+        # so the k-th largest exact product is, and any row reaching it scanned >= floor - 2 gap.
+        # Rounded down into float32 so that the comparison cannot drop a row at the edge.
+        cut = np.nextafter(np.float32(float(floor) - 2.0 * gap), np.float32(-np.inf))
+        near = np.flatnonzero(scan >= cut)
+        return near if _SHORTLIST_SHARE * len(near) <= len(scan) else None
+
+    def cosines(self, rows: _Rows) -> _F32:
+        """Cosine of the query with each of ``rows`` (matrix rows); 0 for a zero vector."""
+        if self._all is not None:
+            positions = rows if self._rows is None else np.searchsorted(self._rows, rows)
+            dots = self._all[positions]
+        else:
+            dots = _einsum_rows(self._matrix.view()[rows], self._q)
+        denom = self._matrix.norms()[rows] * np.float32(np.linalg.norm(self._q))
+        # A zero vector on either side has no direction: similarity 0.
+        return np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
+
+
+# --- choosing the best ------------------------------------------------------------------------
+_GROUPS = 64
+_FEW = 64  # up to this many values, sorting Python floats beats a dozen numpy calls
 
 
 def _ordered(values: npt.NDArray[np.floating], seq: npt.NDArray[np.int64]) -> _Rows:
@@ -284,43 +396,165 @@ def _ordered(values: npt.NDArray[np.floating], seq: npt.NDArray[np.int64]) -> _R
     return order
 
 
-def _best(values: npt.NDArray[np.floating], seq: npt.NDArray[np.int64], k: int) -> _Rows:
-    """The ``k`` best positions, in order (value descending, then insertion ascending)."""
-    if k >= len(values):
-        return _ordered(values, seq)
-    kth = values[np.argpartition(-values, k - 1)[k - 1]]
-    above = np.flatnonzero(values > kth)
-    tied = np.flatnonzero(values == kth)
+def _kth_floor(values: npt.NDArray[np.floating], k: int) -> tuple[np.floating, np.floating] | None:
+    """A value no larger than the ``k``-th largest, from the maxima of groups of values, and
+    the largest value.
+
+    ``k`` disjoint groups whose maxima reach the result hold ``k`` values that do. Groups are
+    strided (one column each of a ``(_GROUPS, m)`` view) so that one SIMD pass over rows
+    takes all the maxima. ``None`` when there are fewer than ``k`` groups, or a NaN.
+    """
+    width = len(values) // _GROUPS
+    if width + len(values) % _GROUPS < k:
+        return None
+    whole = width * _GROUPS
+    maxima = values[:whole].reshape(_GROUPS, width).max(axis=0)
+    pooled = np.concatenate([maxima, values[whole:]])
+    top = pooled.max()
+    if np.isnan(top):
+        return None  # NaN would sort as the largest here, and last in the ranking
+    return np.partition(pooled, len(pooled) - k)[len(pooled) - k], top
+
+
+def _best(
+    values: npt.NDArray[np.floating],
+    seq: npt.NDArray[np.int64],
+    k: int,
+    *,
+    at: _Rows | None = None,
+    in_order: bool = False,
+) -> _Rows:
+    """The ``k`` (at least 1) best positions of ``values``, in order (value descending, then
+    insertion).
+
+    ``seq[at[i]]`` (``seq[i]`` without ``at``) is when the document of value ``i`` was
+    inserted; ``in_order`` says that it grows with ``i``, which spares sorting ties.
+    """
+    if len(values) <= _FEW or k >= len(values):
+        all_seq = seq[: len(values)] if at is None else seq[at]
+        few = _best_few(values, all_seq, k) if len(values) <= _FEW else None
+        if few is not None:
+            return few
+        if k >= len(values):
+            return _ordered(values, all_seq)
+    bounds = _kth_floor(values, k)
+    if bounds is None:
+        # NaN (only from overflowing products) sorts last here, as it always has.
+        kth = values[np.argpartition(-values, k - 1)[k - 1]]
+        above, tied = np.flatnonzero(values > kth), np.flatnonzero(values == kth)
+    else:
+        reach = values >= bounds[0]  # every one of the k best, and a few more
+        if in_order and bounds[0] == bounds[1]:
+            # Everything reaching the top ties (thousands of equal keyword scores, say), so
+            # insertion order alone ranks them, and it is position order.
+            return _first_true(reach, k)
+        near = np.flatnonzero(reach)
+        if len(near) <= _FEW:
+            few = _best_few(values[near], _seq_of(seq, at, near), k)
+            assert few is not None  # no NaN: _kth_floor checked
+            return near[few]
+        above, tied = _split_at_kth(values, near, *bounds, k)
     need = k - len(above)
     if len(tied) > need:
-        tied = tied[np.argpartition(seq[tied], need - 1)[:need]] if need else tied[:0]
+        if in_order and not len(above):
+            return tied[:need]  # one value, so insertion order alone: already in order
+        tied = tied[:need] if in_order else _earliest(tied, _seq_of(seq, at, tied), need)
     chosen = np.concatenate([above, tied])
-    return chosen[_ordered(values[chosen], seq[chosen])]
+    chosen_values, chosen_seq = values[chosen], _seq_of(seq, at, chosen)
+    few = _best_few(chosen_values, chosen_seq, k) if k <= _FEW else None
+    return chosen[_ordered(chosen_values, chosen_seq) if few is None else few]
 
 
-def _rrf(
-    alpha: float,
-    dots: _F32,
-    keyword: _F32,
-    seq: npt.NDArray[np.int64],
-    depth: int,
-) -> tuple[_Rows, _F32]:
-    """Fuse the top ``depth`` of each ranking: the pooled positions and their fused scores."""
+def _split_at_kth(
+    values: npt.NDArray[np.floating], near: _Rows, floor: np.floating, top: np.floating, k: int
+) -> tuple[_Rows, _Rows]:
+    """Positions above the ``k``-th largest value and equal to it, ascending, given those of
+    every value from ``floor`` (which is at most the ``k``-th largest) up."""
+    if floor == top:
+        return near[:0], near  # thousands of keyword scores tie at the top: no partition
+    candidates = values[near]
+    kth = np.partition(candidates, len(near) - k)[len(near) - k]
+    return near[candidates > kth], near[candidates == kth]
+
+
+def _first_true(mask: npt.NDArray[np.bool_], k: int) -> _Rows:
+    """The first ``k`` positions where ``mask`` holds (it must hold at ``k`` or more)."""
+    size = max(_FEW, 8 * k)
+    while True:
+        found = np.flatnonzero(mask[:size])
+        if len(found) >= k or size >= len(mask):
+            return found[:k]
+        size *= 4
+
+
+def _best_few(
+    values: npt.NDArray[np.floating], seqs: npt.NDArray[np.int64], k: int
+) -> _Rows | None:
+    """:func:`_best` by a Python sort; ``None`` if a value is NaN (it would not sort)."""
+    v, s = values.tolist(), seqs.tolist()
+    if any(x != x for x in v):
+        return None
+    order = sorted(range(len(v)), key=lambda i: (-v[i], s[i]))
+    return np.array(order[:k], dtype=np.intp)
+
+
+def _seq_of(seq: _Seq, at: _Rows | None, positions: _Rows) -> _Seq:
+    return seq[positions] if at is None else seq[at[positions]]
+
+
+def _earliest(tied: _Rows, tied_seq: npt.NDArray[np.int64], need: int) -> _Rows:
+    """The ``need`` positions of ``tied`` inserted first (in no particular order)."""
+    if need == 0:
+        return tied[:0]
+    return tied[np.argpartition(tied_seq, need - 1)[:need]]
+
+
+# --- the keyword side and fusion --------------------------------------------------------------
+def _keyword(
+    bm25: BM25, query_text: str, mask: npt.NDArray[np.bool_] | None
+) -> tuple[_Rows, _F32] | None:
+    """Rows (ascending) that share a term with the query and pass ``mask``, with their BM25.
+
+    float32 like the SDK: documents whose float64 scores differ only in the last bits tie, and
+    then insertion order decides.
+    """
+    rows, scores = bm25.matches_float32(query_text)
+    if mask is not None:
+        keep = mask[rows]
+        rows, scores = rows[keep], scores[keep]
+    return (rows, scores) if len(rows) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _rrf_shares(alpha: float, depth: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """What ranks 1..depth add to the fused score on the semantic and on the keyword side
+    (float32 values, held as Python floats)."""
     k = np.float32(RRF_K)
     w_semantic = np.float32(alpha)
     w_keyword = np.float32(1.0) - w_semantic
-    semantic = _best(dots, seq, depth)
-    matched = np.flatnonzero(keyword > 0)
-    lexical = matched[_best(keyword[matched], seq[matched], depth)]
-    pool = np.union1d(semantic, lexical)
-    fused = np.zeros(len(dots), dtype=np.float32)
-    ranks = np.arange(1, max(len(semantic), len(lexical)) + 1, dtype=np.float32)
+    ranks = np.arange(1, depth + 1, dtype=np.float32)
     # weight * (1 / (k + rank)), not weight / (k + rank): the two round differently in
     # float32, and exact ties (0.8/32 against 0.8/40 + 0.2/40) fall the SDK's way only so.
     reciprocal = np.float32(1.0) / (k + ranks)
-    fused[semantic] += w_semantic * reciprocal[: len(semantic)]
-    fused[lexical] += w_keyword * reciprocal[: len(lexical)]
-    return pool, fused[pool]
+    return tuple((w_semantic * reciprocal).tolist()), tuple((w_keyword * reciprocal).tolist())
+
+
+def _fuse(
+    alpha: float, semantic: _Rows, lexical: _Rows, seq: npt.NDArray[np.int64], top_k: int
+) -> _Rows:
+    """Weighted reciprocal rank fusion of two rankings of rows: the best ``top_k`` rows.
+
+    A few dozen rows at most, so plain Python: numpy's per-call cost would dominate.
+    """
+    s_shares, k_shares = _rrf_shares(alpha, max(len(semantic), len(lexical)))
+    fused = dict(zip(semantic.tolist(), s_shares, strict=False))  # 0 + share: exact
+    for row, share in zip(lexical.tolist(), k_shares, strict=False):
+        # In both lists: added in float32, as the SDK does, not in Python's float64.
+        fused[row] = float(np.float32(fused[row]) + np.float32(share)) if row in fused else share
+    rows = list(fused)
+    seqs = seq[rows].tolist()
+    order = sorted(range(len(rows)), key=lambda i: (-fused[rows[i]], seqs[i]))
+    return np.array([rows[i] for i in order[:top_k]], dtype=np.intp)
 
 
 def search(
@@ -351,6 +585,7 @@ def search(
         raise ValueError(f"bm25: tracks {bm25.rows} rows but the matrix has {n}")
 
     rows: _Rows | None = None
+    mask = None
     if candidates is not None:
         mask = np.asarray(candidates)
         if mask.dtype != np.bool_ or mask.shape != (n,):
@@ -362,33 +597,25 @@ def search(
     if top_k == 0 or count == 0:
         return []
 
-    dots = cos = None
-    if q is not None and alpha > 0.0:
-        dots, cos = _similarities(matrix, q, rows)
+    dots = _Dots(matrix, q, rows) if q is not None and alpha > 0.0 else None
     keyword = None
     if alpha < 1.0 and tokenize(query_text):
-        # float32 like the SDK: documents whose float64 scores differ only in the last bits
-        # tie, and then insertion order decides.
-        keyword = bm25.scores(query_text, rows).astype(np.float32)
-        if not keyword.any():
-            keyword = None  # nothing matched: the keyword side ranks nobody
+        keyword = _keyword(bm25, query_text, mask)  # None: nothing matched, it ranks nobody
     if dots is None and keyword is None:
         return []
 
-    seq = matrix.sequence() if rows is None else matrix.sequence()[rows]
-    fused: npt.NDArray[np.floating]
+    seq, in_order = matrix.sequence(), matrix.in_insertion_order()
     if dots is None:
         assert keyword is not None
-        pool = np.flatnonzero(keyword > 0)
-        fused = keyword[pool]
-    elif keyword is None:
-        pool = np.arange(count, dtype=np.intp)
-        fused = dots
+        hit, scores = keyword
+        best = hit[_best(scores, seq, top_k, at=hit, in_order=in_order)]
+        return [(r, 0.0) for r in best.tolist()]
+    if keyword is None:
+        best = dots.best(top_k, seq, in_order)
     else:
-        pool, fused = _rrf(alpha, dots, keyword, seq, DEPTH_PER_TOP_K * top_k)
-    best = pool[_best(fused, seq[pool], top_k)]
-    out_rows = best if rows is None else rows[best]
-    if cos is None:
-        return [(int(r), 0.0) for r in out_rows]
-    scores = np.clip(cos[best], 0.0, 1.0)
-    return [(int(r), float(v)) for r, v in zip(out_rows, scores, strict=True)]
+        depth = DEPTH_PER_TOP_K * top_k
+        hit, scores = keyword
+        lexical = hit[_best(scores, seq, depth, at=hit, in_order=in_order)]
+        best = _fuse(alpha, dots.best(depth, seq, in_order), lexical, seq, top_k)
+    cosines = np.clip(dots.cosines(best), 0.0, 1.0)
+    return list(zip(best.tolist(), cosines.tolist(), strict=True))
