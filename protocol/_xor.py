@@ -7,14 +7,9 @@ _KEY = (np.arange(255, dtype=np.uint8) ^ np.uint8(0xAA)).astype(np.uint8)
 
 def xor_mask(data: bytes) -> bytes:
     """Apply (or remove: the mask is its own inverse) the payload mask."""
-    return xor_mask_view(data).tobytes()
-
-
-def xor_mask_view(data: bytes | memoryview) -> memoryview:
-    """:func:`xor_mask` without the final copy."""
     out = np.empty(len(data), dtype=np.uint8)
     xor_into(data, out, 0)
-    return memoryview(out)
+    return out.tobytes()
 
 
 def xor_into(data: bytes | memoryview, out: np.ndarray, offset: int) -> None:
