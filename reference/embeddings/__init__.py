@@ -5,12 +5,13 @@
 """
 
 from .embedder import Embedder
-from .errors import ModelUnavailableError
+from .errors import ModelFallbackWarning, ModelUnavailableError
 from .registry import KNOWN_MODELS, get_embedder, model_calls, model_dimension
 
 __all__ = [
     "KNOWN_MODELS",
     "Embedder",
+    "ModelFallbackWarning",
     "ModelUnavailableError",
     "get_embedder",
     "model_calls",

@@ -30,9 +30,13 @@ class Embedder:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        source: str = "",
     ) -> None:
         self.model_id = model_id
         self.dimension = dimension
+        # Which weights the model id runs on here (moss-minilm has an int8 fallback), for
+        # reports and tests.
+        self.source = source
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self._session = session

