@@ -167,7 +167,7 @@ class ArtifactReader:
     def _take(self, start: int, stop: int) -> None:
         assert self._payload is not None
         dimension = self._rows[0].shape[1] if self._rows else None
-        parsed = parse_row_run(self._payload[start:stop], dimension)
+        parsed = parse_row_run(memoryview(self._payload)[start:stop], dimension)
         if parsed is None:
             self._declined = True
         else:

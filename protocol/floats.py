@@ -75,13 +75,13 @@ def parse_matrix(text: Buffer, rows: int, dimension: int) -> Matrix | None:
     return out if filled == rows else None
 
 
-def parse_row_run(text: bytes, dimension: int | None = None) -> Matrix | None:
+def parse_row_run(text: Buffer, dimension: int | None = None) -> Matrix | None:
     """``text`` is ``[f, ...],[f, ...]``, whole rows without the outer brackets: their float32
     matrix, or ``None`` unless every row is a flat list of ``dimension`` finite numbers (by
     default the first row's length)."""
+    chunk = b"".join((b"[", text, b"]"))  # the one copy of the text
     if dimension is None:
-        dimension = text.count(b",", 0, max(text.find(b"]"), 0)) + 1
-    chunk = b"[" + text + b"]"
+        dimension = chunk.count(b",", 0, max(chunk.find(b"]"), 0)) + 1
     lists = chunk.count(b"[")
     out = np.empty((lists - 1, dimension), dtype=np.float32)
     return out if _fill(simdjson.Parser(), chunk, out, lists) else None
