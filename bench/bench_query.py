@@ -10,6 +10,7 @@ keeps a tenth of the documents, plus numpy brute force as the floor. Writes
 import argparse
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -93,8 +94,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "query.json")
     args = p.parse_args()
     rows = []
+    load_at_start = os.getloadavg()
     with bench_cloud():
         for n in args.sizes:
             vectors, texts = corpus(n)
@@ -107,10 +110,12 @@ def main() -> None:
                 "numpy": bench_numpy(vectors, queries),
             })
             print_row(rows[-1])
-    out = Path(__file__).parent / "results" / "query.json"
-    out.write_text(json.dumps({"machine": machine(), "dimension": DIM, "top_k": 5,
-                               "queries": args.queries, "results": rows}, indent=2))
-    print(f"wrote {out}")
+    # Other work on the machine inflates every figure: read them with the load beside them.
+    load = {"load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()}
+    args.out.write_text(json.dumps({"machine": {**machine(), **load}, "dimension": DIM,
+                                    "top_k": 5, "queries": args.queries, "results": rows},
+                                   indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 def print_row(row: dict) -> None:
