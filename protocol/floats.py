@@ -18,7 +18,6 @@ from protocol.vectors import Matrix
 _SLICE_BYTES = 8 << 20
 """Parse this much text at a time: simdjson's tape takes about 2.5x the text it holds."""
 Buffer = bytes | bytearray | memoryview | msgspec.Raw
-_SPACE = frozenset(b" \t\r\n")
 
 
 def parse_rows(rows: Sequence[bytes], dimension: int) -> Matrix | None:
@@ -39,42 +38,6 @@ def parse_rows(rows: Sequence[bytes], dimension: int) -> Matrix | None:
     return out
 
 
-def parse_matrix(text: Buffer, rows: int, dimension: int) -> Matrix | None:
-    """``text`` is ``[[f, ...], ...]``: a ``rows`` x ``dimension`` float32 matrix, or ``None``
-    when it is anything else (ragged, nested, non-numeric, non-finite, another row count).
-
-    ``text`` may be any buffer (bytes, memoryview, ``msgspec.Raw``): it is read a slice at a
-    time, so a 470 MB artifact is never copied whole."""
-    view = memoryview(text).cast("B")
-    first, last = _content(view)
-    if last - first < 2 or view[first] != ord("[") or view[last - 1] != ord("]"):
-        return None
-    out = np.empty((rows, dimension), dtype=np.float32)
-    parser = simdjson.Parser()
-    filled, pos, end = 0, first + 1, last - 1
-    carry = b""
-    while pos < end or carry:
-        step = min(end, pos + _SLICE_BYTES)
-        piece = carry + bytes(view[pos:step])
-        pos = step
-        if pos < end:
-            cut = piece.rfind(b"],")
-            if cut < 0:
-                if len(piece) > 4 * _SLICE_BYTES:  # no row boundary in sight: not our layout
-                    return None
-                carry = piece
-                continue
-            piece, carry = piece[: cut + 1], piece[cut + 2 :]
-        else:
-            carry = b""
-        chunk = b"[" + piece + b"]"
-        count = chunk.count(b"[") - 1
-        if filled + count > rows or not _fill(parser, chunk, out[filled : filled + count]):
-            return None
-        filled += count
-    return out if filled == rows else None
-
-
 def parse_row_run(text: Buffer, dimension: int | None = None) -> Matrix | None:
     """``text`` is ``[f, ...],[f, ...]``, whole rows without the outer brackets: their float32
     matrix, or ``None`` unless every row is a flat list of ``dimension`` finite numbers (by
@@ -85,16 +48,6 @@ def parse_row_run(text: Buffer, dimension: int | None = None) -> Matrix | None:
     lists = chunk.count(b"[")
     out = np.empty((lists - 1, dimension), dtype=np.float32)
     return out if _fill(simdjson.Parser(), chunk, out, lists) else None
-
-
-def _content(view: memoryview) -> tuple[int, int]:
-    """The bounds of ``view`` without JSON whitespace at either end."""
-    first, last = 0, len(view)
-    while first < last and view[first] in _SPACE:
-        first += 1
-    while last > first and view[last - 1] in _SPACE:
-        last -= 1
-    return first, last
 
 
 def _fill(parser: simdjson.Parser, text: bytes, out: Matrix, lists: int | None = None) -> bool:

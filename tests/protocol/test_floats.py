@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import floats
-from protocol.floats import parse_matrix, parse_rows
+from protocol.floats import parse_row_run, parse_rows
 from protocol.push import decode_push
 from protocol.vectors import as_matrix
 
@@ -42,7 +42,7 @@ def test_numbers_parse_bit_for_bit(rows: list[list[float]]) -> None:
     dimension = len(rows[0]) if rows else 3
     want = np.array(rows, dtype=np.float32).reshape(len(rows), dimension)
     text = orjson.dumps(want, option=orjson.OPT_SERIALIZE_NUMPY)
-    got = parse_matrix(text, len(rows), dimension)
+    got = parse_row_run(memoryview(text)[1:-1], dimension)
     assert got is not None and got.tobytes() == want.tobytes()
     got_rows = parse_rows([orjson.dumps(r) for r in want.tolist()], dimension)
     assert got_rows is not None and got_rows.tobytes() == want.tobytes()
@@ -64,13 +64,13 @@ def test_anything_else_is_declined_or_agrees(
     dimension = len(rows[0])
     text = json.dumps(rows, separators=("," + space, ":")).encode()
     want = exact(rows, dimension)
-    with slices_of(slice_bytes):
-        got = parse_matrix(memoryview(text), len(rows), dimension)
+    got = parse_row_run(memoryview(text)[1:-1], dimension)
     if want is None:
         assert got is None
     elif got is not None:  # declining is always allowed; a wrong answer never is
         assert got.tobytes() == want.tobytes()
-    got_rows = parse_rows([json.dumps(r).encode() for r in rows], dimension)
+    with slices_of(slice_bytes):
+        got_rows = parse_rows([json.dumps(r).encode() for r in rows], dimension)
     if want is None:
         assert got_rows is None
     elif got_rows is not None:
@@ -87,23 +87,25 @@ def test_anything_else_is_declined_or_agrees(
         b"[[1,2],[3,1e400]]",
         b"[[1,2],[3,1e39]]",  # finite double, infinite float32
         b"[[1,2],[3,true]]",
-        b"[[1,2]]",
-        b"[[1,2],[3,4],[5,6]]",
-        b"{}",
+        b'[[1,{"a":2}],[3,4]]',
     ],
 )
-def test_declines_what_is_not_two_rows_of_two_finite_numbers(text: bytes) -> None:
-    assert parse_matrix(text, 2, 2) is None
+def test_declines_what_is_not_rows_of_two_finite_numbers(text: bytes) -> None:
+    assert parse_row_run(text[1:-1], 2) is None
+    assert parse_rows([row.encode() for row in _rows_text(text)], 2) is None
 
 
-def test_slices_meet_at_row_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+def _rows_text(text: bytes) -> list[str]:
+    """The rows of these two-row samples, split after the first row."""
+    first, _, second = text[1:-1].decode().partition("],")
+    return [first + "]", second]
+
+
+def test_row_groups_meet_at_row_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(floats, "_SLICE_BYTES", 16)
     want = np.arange(60, dtype=np.float32).reshape(20, 3) / 7
-    text = orjson.dumps(want, option=orjson.OPT_SERIALIZE_NUMPY)
-    assert parse_matrix(text, 20, 3).tobytes() == want.tobytes()
     rows = [orjson.dumps(r) for r in want.tolist()]
     assert parse_rows(rows, 3).tobytes() == want.tobytes()
-    assert parse_matrix(text, 21, 3) is None
 
 
 @pytest.mark.parametrize(
