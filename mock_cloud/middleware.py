@@ -82,12 +82,37 @@ class CloudMiddleware:
                     raise too_large(limit)
             return message
 
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded, route
+            if recorded or control:
+                return
+            recorded = True
+            matched = getattr(scope.get("route"), "path", None)
+            route = matched if isinstance(matched, str) else route
+            project = state.get("project") or _header(scope, b"x-project-id")
+            entry = self.cloud.log.record(
+                started=started, method=method, route=route or path, path=path,
+                project=project, status=status, body_bytes=received, response_bytes=sent)
+            request_log.info("%s %s -> %d project=%s body=%dB %.1fms", method, path,
+                             status, project or "-", received, entry.duration_ms)
+
+        length: int | None = None
+
         async def status_send(message: Message) -> None:
-            nonlocal status, sent
+            nonlocal status, sent, length
             if message["type"] == "http.response.start":
                 status = message["status"]
+                declared = dict(message.get("headers", ())).get(b"content-length")
+                length = int(declared) if declared and declared.isdigit() else None
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+                if not message.get("more_body", False) or (length is not None and sent >= length):
+                    # Logged before the last bytes leave: a client holding a whole response
+                    # always finds its request in the log. A streamed download would otherwise
+                    # be logged after its client, which stops at Content-Length, moved on.
+                    record()
             await send(message)
 
         try:
@@ -105,12 +130,4 @@ class CloudMiddleware:
                     return
             await self.app(scope, counting_receive, status_send)
         finally:
-            matched = getattr(scope.get("route"), "path", None)
-            route = matched if isinstance(matched, str) else route
-            if not control:
-                project = state.get("project") or _header(scope, b"x-project-id")
-                entry = self.cloud.log.record(
-                    started=started, method=method, route=route or path, path=path,
-                    project=project, status=status, body_bytes=received, response_bytes=sent)
-                request_log.info("%s %s -> %d project=%s body=%dB %.1fms", method, path,
-                                 status, project or "-", received, entry.duration_ms)
+            record()  # a request that ended without a full response (error, disconnect)

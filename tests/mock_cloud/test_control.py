@@ -1,5 +1,6 @@
 """The /_mock control API: reset, state, request log, projects, vector overwrite, faults."""
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -178,3 +179,41 @@ def test_bad_fault_requests(cloud: Cloud, body: dict[str, object], field: str) -
 
 def test_query_validation_errors_are_json(cloud: Cloud) -> None:
     assert_error(cloud.control("GET", "/requests", params={"since": "soon"}), 400, "since")
+
+
+def test_a_download_is_logged_before_its_client_has_all_of_it(cloud: Cloud) -> None:
+    """A client that stops reading at Content-Length must find its request in the log: the
+    suite marks the log right after a resume and counts what comes after as new calls."""
+    cloud.push("idx", make_docs(300, dim=32))
+    url = httpx.URL(cloud.call("GET", "/index/idx/url").json()["indexUrl"])
+    app = cloud.server.app
+    log = app.state.cloud.log
+    mark = cloud.last_seq()
+    seen: list[int] = []
+    length = 0
+
+    requested = False
+
+    async def receive() -> dict:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        nonlocal length
+        if message["type"] == "http.response.start":
+            length = int(dict(message["headers"])[b"content-length"])
+        elif message["type"] == "http.response.body" and message.get("body"):
+            seen.append(len(message["body"]))
+            if sum(seen) >= length:  # what the client now holds is the whole file
+                assert [e["route"] for e in log.entries(mark)] == ["/_blobs/{kind}/{blob_id}"]
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": url.path, "raw_path": url.raw_path,
+             "query_string": url.query, "headers": [(b"host", url.host.encode())],
+             "server": ("127.0.0.1", url.port), "client": ("127.0.0.1", 1), "root_path": ""}
+    asyncio.run(app(scope, receive, send))
+    assert sum(seen) == length > 0
