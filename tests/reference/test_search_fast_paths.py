@@ -12,6 +12,8 @@ insertion order) and filters.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -151,7 +153,7 @@ def query_vector(rng: np.random.Generator, c: Collection, kind: str) -> np.ndarr
 @contextmanager
 def small_thresholds():
     """Every fast path at sizes Hypothesis can afford to try by the hundred."""
-    with mock.patch.multiple(S, _BLAS_ROWS=8, _FEW=4, _GROUPS=4):
+    with mock.patch.multiple(S, _BLAS_ROWS=8, _FEW=4, _GROUPS=4, _PARALLEL_ROWS=12, _BLOCK_ROWS=5):
         yield
 
 
@@ -253,6 +255,38 @@ def test_the_shortlist_is_what_ranks_a_large_matrix() -> None:
 
 
 # --- the pieces -------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 200), block=st.integers(1, 64))
+def test_the_threaded_scan_is_the_plain_scan_bit_for_bit(seed: int, rows: int, block: int) -> None:
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal((rows, 24)).astype(np.float32)
+    q = rng.standard_normal(24).astype(np.float32)
+    with mock.patch.multiple(S, _PARALLEL_ROWS=1, _BLOCK_ROWS=block):
+        got = S._scan(v, q)
+    assert got.tobytes() == np.vecdot(v, q).tobytes()
+
+
+def test_the_scan_never_waits_for_a_helper_that_has_not_started() -> None:
+    # On a busy machine the helper threads may not run for a while: the caller scans the
+    # blocks they have not taken rather than wait, and leaves them nothing to do.
+    blocked, caller, release = ThreadPoolExecutor(1), ThreadPoolExecutor(1), threading.Event()
+    blocked.submit(release.wait)
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal((50, 8)).astype(np.float32)
+    q = rng.standard_normal(8).astype(np.float32)
+    try:
+        with (
+            mock.patch.multiple(S, _PARALLEL_ROWS=1, _BLOCK_ROWS=7),
+            mock.patch.object(S, "_helpers", return_value=(1, blocked)),
+        ):
+            got = caller.submit(S._scan, v, q).result(timeout=10)
+        assert got.tobytes() == np.vecdot(v, q).tobytes()
+    finally:
+        release.set()  # lets a scan that did wait finish, so that the test fails, not hangs
+        blocked.shutdown()
+        caller.shutdown()
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
