@@ -90,7 +90,8 @@ class ArtifactReader:
         self._start = -1  # offset of the "[" opening the embeddings value
         self._next = -1  # offset of the next row not parsed yet
         self._end = -1  # offset just past the value's closing "]"
-        self._rows: list[Matrix] = []
+        self._rows: Matrix | None = None  # room for every row the payload can hold
+        self._count = 0  # rows parsed into it
         self._declined = False
 
     def feed(self, data: bytes | memoryview) -> None:
@@ -125,12 +126,12 @@ class ArtifactReader:
             )
         payload = memoryview(self._payload)[: self._length]
         self._advance(final=True)
-        if not self._declined and self._end > 0 and self._rows:
+        if not self._declined and self._end > 0 and self._rows is not None:
             # Everything but the embeddings, with null in their place: small, and decoding it
             # proves the parsed span was the top-level embeddings value.
             rest = bytes(payload[: self._start]) + b"null" + bytes(payload[self._end :])
             try:
-                return _decode_payload(rest, np.concatenate(self._rows))
+                return _decode_payload(rest, self._rows[: self._count])
             except ValueError:
                 pass
         return _decode_payload(payload)
@@ -147,31 +148,45 @@ class ArtifactReader:
                 return
             self._start = found + len(self._KEY) - 1
             self._next = self._start + 1
-        # Only whole slices are parsed before the end, so each byte is searched once.
+        # Only whole slices are parsed before the end, so each byte is searched once. Rows end
+        # in "]," but the last, which ends in "]]": that is only looked for when a cut at the
+        # last "]," does not parse, near the end where other values follow, as looking in every
+        # slice would read each byte once more.
         while final or filled - self._next >= _SLICE_BYTES:
             window = min(filled, self._next + _SLICE_BYTES + 1)
-            close = text.find(b"]]", self._next, window)
-            if close >= 0:
-                self._take(self._next, close + 1)
-                self._end = close + 2
-                return
             cut = text.rfind(b"],", self._next, window)
-            if cut < 0:  # a row longer than a slice, or no end at all: not this layout
-                self._declined = True
-                return
-            self._take(self._next, cut + 1)
-            self._next = cut + 2
-            if self._declined:
-                return
+            if cut >= 0 and self._take(self._next, cut + 1):
+                self._next = cut + 2
+                continue
+            # No valid rows can hold "]]", so the first one closes the value, if anything does.
+            close = text.find(b"]]", self._next, window)
+            if close < 0 or not self._take(self._next, close + 1):
+                self._declined = True  # a row longer than a slice, or bad rows: not this layout
+            else:
+                self._end = close + 2
+            return
 
-    def _take(self, start: int, stop: int) -> None:
+    def _take(self, start: int, stop: int) -> bool:
+        """Parse the rows in ``payload[start:stop]`` after those parsed so far."""
         assert self._payload is not None
-        dimension = self._rows[0].shape[1] if self._rows else None
-        parsed = parse_row_run(memoryview(self._payload)[start:stop], dimension)
+        text = memoryview(self._payload)[start:stop]
+        if self._rows is None:
+            first = parse_row_run(text)
+            if first is None:
+                return False
+            # Each row takes at least 2 bytes a number, so this many rows is the most the payload
+            # can hold. Only the pages written are ever backed by memory, and the rows end up in
+            # one array without a copy.
+            most = max(self._length // (2 * first.shape[1]), len(first))
+            self._rows = np.empty((most, first.shape[1]), dtype=np.float32)
+            self._rows[: len(first)] = first
+            self._count = len(first)
+            return True
+        parsed = parse_row_run(text, into=self._rows[self._count :])
         if parsed is None:
-            self._declined = True
-        else:
-            self._rows.append(parsed)
+            return False
+        self._count += len(parsed)
+        return True
 
 
 def _check_header(head: bytes) -> int:

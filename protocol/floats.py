@@ -38,15 +38,25 @@ def parse_rows(rows: Sequence[bytes], dimension: int) -> Matrix | None:
     return out
 
 
-def parse_row_run(text: Buffer, dimension: int | None = None) -> Matrix | None:
+def parse_row_run(
+    text: Buffer, dimension: int | None = None, into: Matrix | None = None
+) -> Matrix | None:
     """``text`` is ``[f, ...],[f, ...]``, whole rows without the outer brackets: their float32
     matrix, or ``None`` unless every row is a flat list of ``dimension`` finite numbers (by
-    default the first row's length)."""
+    default the first row's length). With ``into``, the rows are written to its first rows and
+    that view is returned (``None`` if they do not fit)."""
     chunk = b"".join((b"[", text, b"]"))  # the one copy of the text
     if dimension is None:
-        dimension = chunk.count(b",", 0, max(chunk.find(b"]"), 0)) + 1
+        dimension = into.shape[1] if into is not None else (
+            chunk.count(b",", 0, max(chunk.find(b"]"), 0)) + 1
+        )
     lists = chunk.count(b"[")
-    out = np.empty((lists - 1, dimension), dtype=np.float32)
+    if into is None:
+        out = np.empty((lists - 1, dimension), dtype=np.float32)
+    elif into.shape[1] == dimension and lists - 1 <= len(into):
+        out = into[: lists - 1]
+    else:
+        return None
     return out if _fill(simdjson.Parser(), chunk, out, lists) else None
 
 

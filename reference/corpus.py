@@ -32,12 +32,16 @@ class Corpus:
         return self._matrix.dimension
 
     def replace_all(self, docs: Sequence[StoredDocument], vectors: np.ndarray) -> None:
+        """Hold exactly ``docs`` with ``vectors``, which may be taken over rather than copied:
+        the caller must not use the array afterwards."""
         self._matrix, self._bm25, self._docs, self._columns = VectorMatrix(), None, [], None
         if docs:
-            self.upsert(docs, vectors)
+            self.upsert(docs, vectors, adopt=True)
 
-    def upsert(self, docs: Sequence[StoredDocument], vectors: np.ndarray) -> None:
-        rows = self._matrix.upsert([d.id for d in docs], vectors)
+    def upsert(
+        self, docs: Sequence[StoredDocument], vectors: np.ndarray, *, adopt: bool = False
+    ) -> None:
+        rows = self._matrix.upsert([d.id for d in docs], vectors, adopt=adopt)
         for row, doc in zip(rows.tolist(), docs, strict=True):
             if row == len(self._docs):
                 self._docs.append(doc)

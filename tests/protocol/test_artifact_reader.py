@@ -113,3 +113,23 @@ def test_short_or_long_downloads_are_rejected() -> None:
                        (data + b"x", "found more")]:
         with pytest.raises(ValueError, match=error):
             read_in_pieces(bad, [3])
+
+
+@given(vectors, st.sampled_from([140, 300, 8 << 20]))  # no row is longer than 140 bytes
+def test_the_fast_path_reads_every_row_of_the_usual_layout(
+    rows: list[list[float]], slice_bytes: int
+) -> None:
+    # Guards the tests above against a fast path that always declines: the exact path would
+    # give the same answers.
+    matrix = np.array(rows, dtype=np.float32)
+    ids = [f"d{i}]]," for i in range(len(rows))]
+    data = encode_artifact(IndexArtifact("n", "custom", matrix.shape[1], matrix, ids))
+    saved, artifact_module._SLICE_BYTES = artifact_module._SLICE_BYTES, slice_bytes
+    exact = artifact_module._embeddings
+    artifact_module._embeddings = None  # type: ignore[assignment]
+    try:
+        got = read_in_pieces(data, [len(data) // 3, len(data) // 2])
+    finally:
+        artifact_module._SLICE_BYTES, artifact_module._embeddings = saved, exact
+    assert got.embeddings.tobytes() == matrix.tobytes()
+    assert got.doc_ids == ids

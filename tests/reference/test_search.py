@@ -115,6 +115,39 @@ def test_capacity_doubles() -> None:
     assert matrix.view()[:, 0].tolist() == [float(i) for i in range(100)]
 
 
+@settings(max_examples=100)
+@given(
+    ids=st.lists(st.sampled_from("abcdef"), min_size=1, max_size=8),
+    seed=st.integers(0, 2**32 - 1),
+    then=st.lists(st.sampled_from("abcdefgh"), max_size=4),
+)
+def test_an_adopted_array_is_the_storage_and_behaves_like_a_copy(
+    ids: list[str], seed: int, then: list[str]
+) -> None:
+    rng = np.random.default_rng(seed)
+    given = rng.standard_normal((len(ids), 3)).astype(np.float32)
+    adopted, copied = VectorMatrix(), VectorMatrix()
+    rows = adopted.upsert(ids, given.copy() if len(set(ids)) < len(ids) else given, adopt=True)
+    assert rows.tolist() == copied.upsert(ids, given).tolist()
+    if len(set(ids)) == len(ids):
+        assert np.shares_memory(adopted.view(), given)  # taken over, not copied
+    more = rng.standard_normal((len(then), 3)).astype(np.float32)
+    for matrix in (adopted, copied):
+        matrix.delete(then[:1])
+        matrix.upsert(then, more)
+    assert adopted.ids == copied.ids
+    for part in ("view", "norms", "sequence"):
+        assert getattr(adopted, part)().tobytes() == getattr(copied, part)().tobytes()
+
+
+def test_arrays_that_cannot_be_adopted_are_copied() -> None:
+    for vectors in (np.ones((2, 3)), np.ones((3, 2), np.float32).T, [[1.0], [2.0]]):
+        matrix = VectorMatrix()
+        matrix.upsert(["a", "b"], vectors, adopt=True)
+        assert not np.shares_memory(matrix.view(), np.asarray(vectors))
+        assert matrix.view().tobytes() == np.asarray(vectors, np.float32).tobytes()
+
+
 # A random program of upserts and deletes, run on the matrix + BM25 and on a dict model.
 doc_ids = st.sampled_from([f"d{i}" for i in range(12)])
 WORDS = ["apple", "banana", "cherry", "date", "elder"]
