@@ -19,6 +19,10 @@ from mock_cloud.store import IndexRecord, Store
 from protocol.documents import StoredDocument
 from protocol.vectors import Matrix
 
+# A build waits at most this long for the answer to go out (a client that hangs up never
+# gets it), then starts anyway.
+ANSWER_WAIT_S = 10.0
+
 
 @dataclass
 class Telemetry:
@@ -60,16 +64,24 @@ class MockCloud:
 
     def changed(self, project: str, name: str,
                 stored: tuple[IndexRecord, Sequence[StoredDocument], Matrix] | None = None,
-                ) -> None:
+                after: threading.Event | None = None) -> None:
         """An index changed (or appeared): checkpoint, and prepare its download files, from
-        ``stored`` (the record, documents and vectors just written) when given."""
-        if self.settings.prebuild_downloads:
+        ``stored`` (the record, documents and vectors just written) when given.
+
+        The work is queued at once (so ``/_mock/settle`` waits for it) but starts only once
+        ``after`` is set, by the change's answer having been sent: encoding holds the GIL for
+        seconds at 100k documents, and the answer would wait for it.
+        """
+        def build() -> None:
+            if after is not None:
+                after.wait(ANSWER_WAIT_S)
             if stored is None:
-                self.background.submit(("build", project, name),
-                                       lambda: self.downloads.ensure(project, name))
+                self.downloads.ensure(project, name)
             else:
-                self.background.submit(("build", project, name),
-                                       lambda: self.downloads.install(*stored))
+                self.downloads.install(*stored)
+
+        if self.settings.prebuild_downloads:
+            self.background.submit(("build", project, name), build)
         self.background.submit("checkpoint", self.store.checkpoint)
 
     def reset(self) -> None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mock_cloud.auth import Cloud
 from mock_cloud.bodies import json_body, strict_json
 from mock_cloud.faults import Fault
-from mock_cloud.index_api import index_info
+from mock_cloud.index_api import Answered, index_info
 from protocol.models import ErrorReply, IndexInfo, TokenRequest
 
 _control_key = APIKeyHeader(name="X-Control-Key", auto_error=False, scheme_name="ControlKey")
@@ -89,10 +89,10 @@ def add_project(body: Annotated[TokenRequest, Depends(strict_json(TokenRequest))
             response_model_exclude_none=True, openapi_extra=json_body(VectorOverwrite))
 def overwrite_vector(project: str, name: str, doc_id: str,
                      body: Annotated[VectorOverwrite, Depends(strict_json(VectorOverwrite))],
-                     cloud: Cloud) -> IndexInfo:
+                     cloud: Cloud, answered: Answered) -> IndexInfo:
     """Replace one stored vector (and bump ``updated_at``), as if the cloud had changed it."""
     record = cloud.store.overwrite_vector(project, name, doc_id, body.embedding)
-    cloud.changed(project, name)
+    cloud.changed(project, name, after=answered)
     return index_info(record)
 
 

@@ -5,10 +5,20 @@ and job routes end in ``/status`` or ``/confirm``, so none is shadowed by an ind
 """
 
 import logging
+import threading
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+)
 from fastapi.concurrency import run_in_threadpool
 
 from mock_cloud.auth import Cloud, Project, TokenProject
@@ -49,6 +59,16 @@ IndexName = Annotated[str, Path(description="index name")]
 JobId = Annotated[str, Path(alias="jobId")]
 
 
+def _answered(tasks: BackgroundTasks) -> threading.Event:
+    """Set once the answer to this request has been sent (see :meth:`MockCloud.changed`)."""
+    event = threading.Event()
+    tasks.add_task(event.set)
+    return event
+
+
+Answered = Annotated[threading.Event, Depends(_answered)]
+
+
 def index_info(record: IndexRecord) -> IndexInfo:
     return IndexInfo(id=f"idx_{record.iid}", name=record.name, version=str(record.version),
                      model_id=record.model_id, model_version="1", dimension=record.dimension,
@@ -66,12 +86,12 @@ def _job_reply(job: JobRecord, **extra: Any) -> dict[str, Any]:
 
 
 def _completed_job(cloud: MockCloud, project: str, record: IndexRecord, kind: str,
-                   changed: bool = True, **extra: Any) -> dict[str, Any]:
-    if changed:
-        cloud.changed(project, record.name)
+                   answered: threading.Event, stored: Any = None,
+                   **extra: Any) -> dict[str, Any]:
     job = cloud.store.create_job(project, record.name, kind, "completed",
                                  model_id=record.model_id, doc_count=record.doc_count,
                                  dimension=record.dimension)
+    cloud.changed(project, record.name, stored, after=answered)
     return _job_reply(job, docCount=record.doc_count, **extra)
 
 
@@ -86,7 +106,8 @@ router.add_api_route("", list_indexes, methods=["GET"], response_model=list[Inde
 
 
 @router.post("/push", response_model=None, responses=_JOB, openapi_extra=json_body(PushRequest))
-async def push_index(request: Request, project: Project, cloud: Cloud) -> dict[str, Any]:
+async def push_index(request: Request, project: Project, cloud: Cloud,
+                     answered: Answered) -> dict[str, Any]:
     """Create or replace an index with every document and its embedding, in one transaction."""
     started = time.monotonic()
     body = await read_body(request, cloud.settings.max_body_bytes)
@@ -103,8 +124,8 @@ async def push_index(request: Request, project: Project, cloud: Cloud) -> dict[s
         log.debug("push %r: %d docs, %d bytes: read %.2fs, decode %.2fs, store %.2fs",
                   push.index_name, len(push.docs), size, read - started, decoded - read,
                   time.monotonic() - decoded)
-        cloud.changed(project, record.name, (record, push.docs, push.embeddings))
-        return _completed_job(cloud, project, record, "push", changed=False)
+        return _completed_job(cloud, project, record, "push", answered,
+                              (record, push.docs, push.embeddings))
 
     return await run_in_threadpool(apply)
 
@@ -153,7 +174,8 @@ def job_status(job_id: JobId, project: Project, cloud: Cloud) -> JobStatus:
 
 
 @router.post("/{jobId}/confirm", response_model=None, responses=_JOB)
-def confirm_upload(job_id: JobId, project: Project, cloud: Cloud) -> dict[str, Any]:
+def confirm_upload(job_id: JobId, project: Project, cloud: Cloud,
+                   answered: Answered) -> dict[str, Any]:
     """Build the index from the uploaded blob. Jobs finish before this returns."""
     job = cloud.store.get_job(project, job_id)
     if job is None:
@@ -176,8 +198,8 @@ def confirm_upload(job_id: JobId, project: Project, cloud: Cloud) -> dict[str, A
         return _job_reply(failed)
     finally:
         upload.unlink(missing_ok=True)
-    cloud.changed(project, record.name)
     done = cloud.store.update_job(project, job.id, "completed")
+    cloud.changed(project, record.name, after=answered)
     return _job_reply(done, docCount=record.doc_count)
 
 
@@ -207,7 +229,7 @@ def get_docs(name: IndexName, project: Project, cloud: Cloud,
 @router.post("/{name}/docs", response_model=None, responses=_JOB,
              openapi_extra=json_body(AddDocsRequest))
 async def add_docs(name: IndexName, request: Request, project: Project,
-                   cloud: Cloud) -> dict[str, Any]:
+                   cloud: Cloud, answered: Answered) -> dict[str, Any]:
     """Add or upsert documents; each needs an embedding of the index's dimension."""
     _name(name)
     data = parse_json(await read_body(request, cloud.settings.max_body_bytes))
@@ -215,7 +237,8 @@ async def add_docs(name: IndexName, request: Request, project: Project,
     def apply() -> dict[str, Any]:
         docs, vectors, upsert = _parse_add_docs(data)
         record, added, updated = cloud.store.add_docs(project, name, docs, vectors, upsert)
-        return _completed_job(cloud, project, record, "add_docs", added=added, updated=updated)
+        return _completed_job(cloud, project, record, "add_docs", answered, added=added,
+                              updated=updated)
 
     return await run_in_threadpool(apply)
 
@@ -244,9 +267,9 @@ def _parse_add_docs(data: Any) -> tuple[list[StoredDocument], list[list[float] |
                openapi_extra=json_body(DeleteDocsRequest))
 def delete_docs(name: IndexName,
                 body: Annotated[DeleteDocsRequest, Depends(strict_json(DeleteDocsRequest))],
-                project: Project, cloud: Cloud) -> dict[str, Any]:
+                project: Project, cloud: Cloud, answered: Answered) -> dict[str, Any]:
     record, removed = cloud.store.delete_docs(project, _name(name), body.docIds)
-    return _completed_job(cloud, project, record, "delete_docs", deleted=removed)
+    return _completed_job(cloud, project, record, "delete_docs", answered, deleted=removed)
 
 
 @router.get("/{name}", response_model=IndexInfo, response_model_exclude_none=True)

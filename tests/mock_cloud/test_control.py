@@ -9,10 +9,11 @@ import httpx
 import numpy as np
 import pytest
 
+import mock_cloud.cloud as cloud_module
 from mock_cloud.server import running_server
 from mock_cloud.settings import Settings
 from mock_cloud.store import vector_checksum
-from protocol import decode_artifact
+from protocol import StoredDocument, decode_artifact
 from tests.mock_cloud.conftest import PROJECTS, Cloud, assert_error, make_docs
 
 
@@ -57,6 +58,33 @@ def test_settle_waits_for_work_after_a_change(cloud: Cloud) -> None:
     assert [name.split(".", 1)[1] for name in built] == ["docs.json", "index.moss"]
     assert_error(cloud.control("POST", "/settle", params={"timeout_s": -1}), (400, 422),
                  "timeout_s")
+
+
+def test_the_build_after_a_change_starts_once_the_answer_is_sent(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Encoding a large index holds the GIL for seconds; started before the answer went out, it
+    # delayed a 100k push's answer by 1.6 s. Queued at once, so settling still waits for it.
+    monkeypatch.setattr(cloud_module, "ANSWER_WAIT_S", 60)
+    mock = cloud.server.app.state.cloud
+    cache = cloud.server.settings.data_dir / "cache"
+
+    def built() -> list[str]:
+        return sorted(p.name.split(".", 1)[1] for p in cache.rglob("*.*"))
+
+    mock.store.replace_index("alpha", "idx", None, [StoredDocument("a", "t")],
+                             np.ones((1, 2), np.float32))
+    answered = threading.Event()
+    mock.changed("alpha", "idx", after=answered)
+    assert not mock.background.wait_idle(0.3)  # queued, waiting for the answer
+    assert built() == []
+    answered.set()
+    assert mock.background.wait_idle(30)
+    assert built() == ["docs.json", "index.moss"]
+    # Through HTTP, sending the answer is what lets the build start (well before 60 s).
+    cloud.push("other", make_docs(3))
+    assert mock.background.wait_idle(30)
+    assert built() == ["docs.json", "docs.json", "index.moss", "index.moss"]
 
 
 def test_reset_drops_indexes_jobs_and_logs_but_keeps_start_projects(cloud: Cloud) -> None:
