@@ -257,9 +257,10 @@ def run_mock_cloud(moss: Any, vectors: np.ndarray, work: Path) -> Run:
                       if e["route"] != "/index/telemetry"},
     }
     server_log = (settings.data_dir / "server.log").read_text()
-    timing = re.search(r"read ([\d.]+)s, decode ([\d.]+)s, store ([\d.]+)s", server_log)
+    timing = re.search(r"read and parse ([\d.]+)s, decode ([\d.]+)s, store ([\d.]+)s",
+                       server_log)
     if timing:
-        detail["push_phases_s"] = dict(zip(("read", "decode", "store"),
+        detail["push_phases_s"] = dict(zip(("read_and_parse", "decode", "store"),
                                            map(float, timing.groups()), strict=True))
     built = re.search(r"built downloads of .* in ([\d.]+)s", server_log)
     if built:

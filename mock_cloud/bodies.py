@@ -19,8 +19,16 @@ def too_large(limit: int) -> HTTPException:
     return HTTPException(413, f"body: larger than the limit of {limit} bytes")
 
 
-async def read_body(request: Request, limit: int) -> bytearray:
-    """The whole body, refused with 413 as soon as it is known to exceed ``limit``."""
+async def read_body(
+    request: Request,
+    limit: int,
+    progress: Callable[[bytearray, int], Awaitable[None]] | None = None,
+) -> bytearray:
+    """The whole body, refused with 413 as soon as it is known to exceed ``limit``.
+
+    ``progress(buffer, filled)`` is awaited after each piece, while the body is still
+    arriving (the buffer is the one returned; it may grow between calls when no
+    Content-Length was given)."""
     declared = request.headers.get("content-length")
     size = 0
     if declared is not None:
@@ -42,6 +50,8 @@ async def read_body(request: Request, limit: int) -> bytearray:
         else:
             buf[filled:] = chunk
         filled = end
+        if progress is not None:
+            await progress(buf, filled)
     del buf[filled:]
     return buf
 

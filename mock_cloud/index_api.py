@@ -43,7 +43,7 @@ from protocol.models import (
     UrlReply,
 )
 from protocol.names import validate_index_name
-from protocol.push import decode_push
+from protocol.push import PushReader
 from protocol.upload import decode_upload
 
 log = logging.getLogger("mock_cloud")
@@ -110,20 +110,29 @@ async def push_index(request: Request, project: Project, cloud: Cloud,
                      answered: Answered) -> dict[str, Any]:
     """Create or replace an index with every document and its embedding, in one transaction."""
     started = time.monotonic()
-    body = await read_body(request, cloud.settings.max_body_bytes)
+    declared = request.headers.get("content-length", "")
+    reader = PushReader(int(declared) if declared.isdigit() else 0)
+
+    async def progress(buf: bytearray, filled: int) -> None:
+        # Parsing overlaps the upload: the client keeps sending into the socket buffer while
+        # a batch is parsed, as long as batches are small beside that buffer (see BATCH_BYTES).
+        if reader.scan(buf, filled):
+            reader.parse(buf)
+
+    body = await read_body(request, cloud.settings.max_body_bytes, progress)
     size = len(body)
     read = time.monotonic()
 
     def apply() -> dict[str, Any]:
         nonlocal body
-        push = decode_push(body)
+        push = reader.finish(body)
         del body  # the decoded documents are what matters from here; free ~1 GB early
         decoded = time.monotonic()
         record = cloud.store.replace_index(project, push.index_name, push.model_id, push.docs,
                                            push.embeddings)
-        log.debug("push %r: %d docs, %d bytes: read %.2fs, decode %.2fs, store %.2fs",
-                  push.index_name, len(push.docs), size, read - started, decoded - read,
-                  time.monotonic() - decoded)
+        log.debug("push %r: %d docs, %d bytes: read and parse %.2fs, decode %.2fs, "
+                  "store %.2fs", push.index_name, len(push.docs), size, read - started,
+                  decoded - read, time.monotonic() - decoded)
         return _completed_job(cloud, project, record, "push", answered,
                               (record, push.docs, push.embeddings))
 

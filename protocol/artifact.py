@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from protocol._xor import xor_into
-from protocol.floats import parse_row_run
+from protocol.floats import RowSink
 from protocol.vectors import Matrix, as_matrix
 
 MAGIC = b"MOSS"
@@ -90,8 +90,7 @@ class ArtifactReader:
         self._start = -1  # offset of the "[" opening the embeddings value
         self._next = -1  # offset of the next row not parsed yet
         self._end = -1  # offset just past the value's closing "]"
-        self._rows: Matrix | None = None  # room for every row the payload can hold
-        self._count = 0  # rows parsed into it
+        self._rows: RowSink | None = None
         self._declined = False
 
     def feed(self, data: bytes | memoryview) -> None:
@@ -106,6 +105,7 @@ class ArtifactReader:
             # Anonymous memory: untouched pages cost nothing, where a bytearray is zeroed first;
             # and it can be searched in place.
             self._payload = mmap.mmap(-1, max(self._length, 1))
+            self._rows = RowSink(self._length)
         if self._filled + len(view) > self._length:
             raise ValueError(
                 f"index artifact: header says {self._length} payload bytes, found more"
@@ -126,12 +126,13 @@ class ArtifactReader:
             )
         payload = memoryview(self._payload)[: self._length]
         self._advance(final=True)
-        if not self._declined and self._end > 0 and self._rows is not None:
+        parsed = None if self._rows is None else self._rows.rows()
+        if not self._declined and self._end > 0 and parsed is not None:
             # Everything but the embeddings, with null in their place: small, and decoding it
             # proves the parsed span was the top-level embeddings value.
             rest = bytes(payload[: self._start]) + b"null" + bytes(payload[self._end :])
             try:
-                return _decode_payload(rest, self._rows[: self._count])
+                return _decode_payload(rest, parsed)
             except ValueError:
                 pass
         return _decode_payload(payload)
@@ -168,25 +169,8 @@ class ArtifactReader:
 
     def _take(self, start: int, stop: int) -> bool:
         """Parse the rows in ``payload[start:stop]`` after those parsed so far."""
-        assert self._payload is not None
-        text = memoryview(self._payload)[start:stop]
-        if self._rows is None:
-            first = parse_row_run(text)
-            if first is None:
-                return False
-            # Each row takes at least 2 bytes a number, so this many rows is the most the payload
-            # can hold. Only the pages written are ever backed by memory, and the rows end up in
-            # one array without a copy.
-            most = max(self._length // (2 * first.shape[1]), len(first))
-            self._rows = np.empty((most, first.shape[1]), dtype=np.float32)
-            self._rows[: len(first)] = first
-            self._count = len(first)
-            return True
-        parsed = parse_row_run(text, into=self._rows[self._count :])
-        if parsed is None:
-            return False
-        self._count += len(parsed)
-        return True
+        assert self._payload is not None and self._rows is not None
+        return self._rows.take(memoryview(self._payload)[start:stop])
 
 
 def _check_header(head: bytes) -> int:

@@ -60,6 +60,40 @@ def parse_row_run(
     return out if _fill(simdjson.Parser(), chunk, out, lists) else None
 
 
+class RowSink:
+    """The rows of one matrix, parsed a run of rows at a time (:func:`parse_row_run`) into one
+    array sized for the most rows ``text_bytes`` of JSON can hold (a row takes at least 2 bytes
+    a number). Only the pages written are ever backed by memory, and the rows end up in one
+    array without a copy."""
+
+    def __init__(self, text_bytes: int) -> None:
+        self._text_bytes = text_bytes
+        self._rows: Matrix | None = None
+        self._count = 0
+
+    def take(self, text: Buffer) -> bool:
+        """Parse the rows of ``text`` after those taken so far; False (nothing taken) unless
+        they are rows of finite numbers of the same dimension as the first."""
+        if self._rows is None:
+            first = parse_row_run(text)
+            if first is None:
+                return False
+            most = max(self._text_bytes // (2 * first.shape[1]), len(first))
+            self._rows = np.empty((most, first.shape[1]), dtype=np.float32)
+            self._rows[: len(first)] = first
+            self._count = len(first)
+            return True
+        parsed = parse_row_run(text, into=self._rows[self._count :])
+        if parsed is None:
+            return False
+        self._count += len(parsed)
+        return True
+
+    def rows(self) -> Matrix | None:
+        """The rows taken, or ``None`` before any."""
+        return None if self._rows is None else self._rows[: self._count]
+
+
 def _fill(parser: simdjson.Parser, text: bytes, out: Matrix, lists: int | None = None) -> bool:
     """Parse ``[[f, ...], ...]`` into ``out``; False unless it has exactly ``out``'s shape."""
     # simdjson's as_buffer flattens nested lists and raises on strings, objects and booleans,

@@ -16,12 +16,12 @@ import numpy as np
 import orjson
 
 from protocol.documents import StoredDocument
-from protocol.floats import parse_rows
+from protocol.floats import RowSink, parse_rows
 from protocol.names import validate_index_name
 from protocol.vectors import Matrix, as_matrix
 
 MetadataValue = str | int | float | bool
-E = TypeVar("E", list[float], msgspec.Raw)
+E = TypeVar("E", list[float], msgspec.Raw, int)
 
 
 class _WireDoc(msgspec.Struct, Generic[E]):
@@ -40,6 +40,7 @@ class _WireBody(msgspec.Struct, Generic[E]):
 
 _raw_decoder = msgspec.json.Decoder(_WireBody[msgspec.Raw])
 _exact_decoder = msgspec.json.Decoder(_WireBody[list[float]])
+_numbered_decoder = msgspec.json.Decoder(_WireBody[int])  # see PushReader.finish
 
 
 @dataclass
@@ -141,3 +142,95 @@ def _documents(body: _WireBody[E]) -> list[StoredDocument]:
                     raise ValueError(f"docs[{i}].metadata.{key}: numbers must be finite")
         docs.append(StoredDocument(row.id, row.text, row.metadata, row.payload))
     return docs
+
+
+class PushReader:
+    """Decodes a push body while it uploads, so that parsing overlaps the transfer (the
+    published SDK sends 820 MB for 100k documents at about 250 MB/s).
+
+    The server keeps filling one buffer with the body; :meth:`scan` finds the embeddings
+    complete so far in the layout the published SDK writes (sorted keys, so every document
+    starts ``{"embedding":[``), and :meth:`parse` parses those found, about 8 MB at a time.
+    :meth:`finish` then decodes the rest of the body with each embedding replaced by its
+    number, which proves that the parsed spans were exactly the documents' embeddings, in
+    order. On any other layout or any doubt it decodes the whole body with
+    :func:`decode_push`, which also words the errors.
+    """
+
+    _KEY = b'{"embedding":['
+    # Parsing holds the GIL, so the server reads nothing meanwhile and the client can only get
+    # as far ahead as the socket buffer (a few MB on loopback): batches of 8 MB left both
+    # sides waiting on each other, where 1 MB lets them work at the same time.
+    BATCH_BYTES = 1 << 20
+
+    def __init__(self, expected_bytes: int) -> None:
+        self._sink = RowSink(expected_bytes)
+        self._declined = expected_bytes <= 0  # no length given: nothing to size the rows by
+        self._spans: list[tuple[int, int]] = []  # [start, stop) of each embedding, in order
+        self._parsed = 0  # spans parsed so far
+        self._waiting = 0  # bytes in spans found and not parsed
+        self._searched = 0
+
+    def scan(self, body: bytearray, filled: int) -> bool:
+        """Find the embeddings complete in ``body[:filled]``; True when enough of them wait
+        for :meth:`parse`."""
+        if self._declined:
+            return False
+        key, at = self._KEY, self._searched
+        while True:
+            found = body.find(key, at, filled)
+            if found < 0:
+                self._searched = max(at, filled - len(key) + 1)
+                break
+            start = found + len(key) - 1
+            # Rows of numbers hold no "]": the first one closes the embedding (else the parse
+            # fails and the exact path decides).
+            close = body.find(b"]", start, filled)
+            if close < 0:
+                self._searched = found
+                break
+            self._spans.append((start, close + 1))
+            self._waiting += close + 1 - start
+            at = close + 1
+        return self._waiting >= self.BATCH_BYTES
+
+    def parse(self, body: bytearray) -> None:
+        """Parse the embeddings found and not parsed yet."""
+        if self._declined or self._parsed == len(self._spans):
+            return
+        with memoryview(body) as view:
+            text = b",".join([view[s:e] for s, e in self._spans[self._parsed :]])
+        self._declined = not self._sink.take(text)
+        self._parsed, self._waiting = len(self._spans), 0
+
+    def finish(self, body: bytearray) -> PushBody:
+        """The push, once ``body`` holds all of it; raises ``ValueError`` as
+        :func:`decode_push` does."""
+        self.scan(body, len(body))
+        self.parse(body)
+        rows = None if self._declined else self._sink.rows()
+        if rows is not None and len(rows) == len(self._spans):
+            try:
+                wire = _numbered_decoder.decode(self._numbered(body))
+            except msgspec.MsgspecError:
+                wire = None
+            # Document i's embedding decoded as i, for every i: each parsed span was exactly
+            # one document's embedding value, in order, and no document kept another.
+            if wire is not None and len(wire.docs) == len(rows) and all(
+                doc.embedding == i for i, doc in enumerate(wire.docs)
+            ):
+                return PushBody(wire.indexName, wire.modelId, _documents(wire), rows)
+        return decode_push(body)
+
+    def _numbered(self, body: bytearray) -> bytes:
+        """``body`` with embedding ``i`` replaced by the number ``i``: a few MB."""
+        with memoryview(body) as view:
+            pieces: list[bytes | memoryview] = []
+            last = 0
+            for i, (start, stop) in enumerate(self._spans):
+                pieces += (view[last:start], b"%d" % i)
+                last = stop
+            pieces.append(view[last:])
+            out = b"".join(pieces)
+            del pieces
+        return out
