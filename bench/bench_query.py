@@ -1,7 +1,9 @@
 """Query latency of a session: the reference beside the published SDK on the same vectors.
 
 p50 / p99 over repeated queries at each size, unfiltered and with one ``$eq`` filter that
-keeps a tenth of the documents, plus numpy brute force as the floor. Writes
+keeps a tenth of the documents, plus numpy brute force as the floor. The sides take turns,
+20 queries at a time, and the reference's figures include the median of its per-query time
+ratio to the published SDK on the same queries and the share of them it answered faster. Writes
 ``bench/results/query.json``.
 
     python bench/bench_query.py [--sizes 1000 10000 100000] [--queries 200]
@@ -36,58 +38,73 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
 
 
-def timed(fn: Callable[[np.ndarray], object], queries: np.ndarray) -> list[float]:
-    for q in queries[:10]:
-        fn(q)
-    out = []
-    for q in queries:
-        t = time.perf_counter()
-        fn(q)
-        out.append(time.perf_counter() - t)
-    return out
+BLOCK = 20
 
 
-def bench_reference(vectors: np.ndarray, texts: list[str], queries: np.ndarray) -> dict:
+def _timed(fn: Callable[..., object], *args: object) -> float:
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def _brute_force(vectors: np.ndarray, q: np.ndarray) -> object:
+    return np.argpartition(-(vectors @ q), 5)[:5]
+
+
+def bench_size(vectors: np.ndarray, texts: list[str], queries: np.ndarray) -> dict:
+    """Query latencies of the reference, the published SDK (if installed) and numpy brute
+    force on the same vectors and the same queries."""
+    metadata = [{"bucket": str(i % 10)} for i in range(len(texts))]
     session = Client(PROJECT, KEY).session(f"ref-{len(texts)}", model_id="custom")
-    session.add_docs([
-        DocumentInfo(f"d{i}", t, {"bucket": str(i % 10)}, vectors[i]) for i, t in enumerate(texts)
-    ])
-    plain = timed(lambda q: session.query("doc", QueryOptions(embedding=q)), queries)
-    filtered = timed(
-        lambda q: session.query("doc", QueryOptions(embedding=q, filter=FILTER)), queries
-    )
-    return {"query": percentiles(plain), "query_filtered": percentiles(filtered)}
-
-
-def bench_moss(vectors: np.ndarray, texts: list[str], queries: np.ndarray) -> dict | None:
+    session.add_docs([DocumentInfo(f"d{i}", t, metadata[i], vectors[i])
+                      for i, t in enumerate(texts)])
     try:
         import moss
     except ImportError:
-        return None
+        moss = None
 
     async def run() -> dict:
-        client = moss.MossClient(PROJECT, KEY)
-        session = await client.session(f"moss-{len(texts)}", model_id="custom")
-        await session.add_docs([
-            moss.DocumentInfo(f"d{i}", t, {"bucket": str(i % 10)}, vectors[i].tolist())
-            for i, t in enumerate(texts)
-        ])
-        out = {}
+        other = None
+        if moss is not None:
+            other = await moss.MossClient(PROJECT, KEY).session(f"moss-{len(texts)}",
+                                                                model_id="custom")
+            await other.add_docs([moss.DocumentInfo(f"d{i}", t, metadata[i], vectors[i].tolist())
+                                  for i, t in enumerate(texts)])
+        samples: dict[str, dict[str, list[float]]] = {"reference": {}, "moss": {}, "numpy": {}}
+
+        def ref_query(q: np.ndarray, flt: dict | None) -> None:
+            session.query("doc", QueryOptions(embedding=q, filter=flt))
+
         for label, flt in (("query", None), ("query_filtered", FILTER)):
-            samples = []
-            for i, q in enumerate(queries.tolist() + queries[:10].tolist()):
-                t = time.perf_counter()
-                await session.query("doc", moss.QueryOptions(embedding=q, top_k=5, filter=flt))
-                if i >= 10:
-                    samples.append(time.perf_counter() - t)
-            out[label] = percentiles(samples)
+            # Blocks of queries in turn: each side runs warm (its matrix in cache, as in an
+            # application querying one index), and drift in the machine's speed over the run
+            # touches every side alike. The first block of each side is a warm-up.
+            for b, start in enumerate(range(-BLOCK, len(queries), BLOCK)):
+                block = queries[:BLOCK] if start < 0 else queries[start : start + BLOCK]
+                ref = [_timed(ref_query, q, flt) for q in block]
+                sdk = []
+                if other is not None:
+                    for q in block:
+                        as_list = q.tolist()
+                        t = time.perf_counter()
+                        await other.query("doc", moss.QueryOptions(embedding=as_list, top_k=5,
+                                                                   filter=flt))
+                        sdk.append(time.perf_counter() - t)
+                brute = [_timed(_brute_force, vectors, q) for q in block] if flt is None else []
+                if b:
+                    samples["reference"].setdefault(label, []).extend(ref)
+                    samples["moss"].setdefault(label, []).extend(sdk)
+                    samples["numpy"].setdefault(label, []).extend(brute)
+        out: dict = {k: {label: percentiles(v) for label, v in by.items() if v} or None
+                     for k, by in samples.items()}
+        if other is not None:
+            for label, ref in samples["reference"].items():
+                ratio = np.array(ref) / np.array(samples["moss"][label])
+                out["reference"][label]["median_ratio_to_moss"] = float(np.median(ratio))
+                out["reference"][label]["faster_than_moss_share"] = float((ratio < 1).mean())
         return out
 
     return asyncio.run(run())
-
-
-def bench_numpy(vectors: np.ndarray, queries: np.ndarray) -> dict:
-    return {"query": percentiles(timed(lambda q: np.argpartition(-(vectors @ q), 5)[:5], queries))}
 
 
 def main() -> None:
@@ -103,12 +120,7 @@ def main() -> None:
             vectors, texts = corpus(n)
             queries = np.random.default_rng(1).standard_normal((args.queries, DIM))
             queries = queries.astype(np.float32)
-            rows.append({
-                "docs": n,
-                "reference": bench_reference(vectors, texts, queries),
-                "moss": bench_moss(vectors, texts, queries),
-                "numpy": bench_numpy(vectors, queries),
-            })
+            rows.append({"docs": n, **bench_size(vectors, texts, queries)})
             print_row(rows[-1])
     # Other work on the machine inflates every figure: read them with the load beside them.
     load = {"load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()}
@@ -125,8 +137,11 @@ def print_row(row: dict) -> None:
         return f"{r[key]['p50_ms']:.2f} / {r[key]['p99_ms']:.2f}"
 
     for key in ("query", "query_filtered"):
+        ref = row["reference"][key]
+        paired = (f"  ratio {ref['median_ratio_to_moss']:.2f}, faster in "
+                  f"{ref['faster_than_moss_share']:.0%}" if "median_ratio_to_moss" in ref else "")
         print(f"{row['docs']:>7} {key:<15} reference {cell(row['reference'], key):>15}  "
-              f"moss {cell(row['moss'], key):>15}  numpy {cell(row['numpy'], key):>15}")
+              f"moss {cell(row['moss'], key):>15}  numpy {cell(row['numpy'], key):>15}{paired}")
 
 
 if __name__ == "__main__":
