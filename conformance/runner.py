@@ -136,7 +136,8 @@ def pytest_arguments(options: RunOptions, ini: Path) -> list[str]:
     if options.cloud_url:
         args += ["--cloud-url", options.cloud_url]
     if options.control_key:
-        args += ["--control-key", options.control_key]
+        # One argument: a key starting with "-" must not be read as an option of its own.
+        args.append(f"--control-key={options.control_key}")
     args += ["-q", "-rfEs"] if options.verbose else ["-p", "no:terminal"]
     return args + list(options.pytest_args)
 

@@ -165,10 +165,10 @@ class ServerProcess(_Server):
             "--url-ttl",
             str(s.url_ttl_s),
         ]
-        for project, key in s.projects.items():
-            args += ["--project", f"{project}:{key}"]
+        # "--option=value": a value starting with "-" (one random key in 64) is still a value.
+        args += [f"--project={project}:{key}" for project, key in s.projects.items()]
         if s.control_key:
-            args += ["--control-key", s.control_key]
+            args.append(f"--control-key={s.control_key}")
         return args + self.extra_args
 
     @property

@@ -15,6 +15,8 @@ from rich.console import Console
 from conformance.clauses import CLAUSES
 from conformance.plugin import clause_selection
 from conformance.runner import RunOptions, pytest_arguments, run
+from mock_cloud.server import running_server
+from mock_cloud.settings import Settings
 
 FAKE_TARGETS = Path(__file__).with_name("fake_targets.py")
 
@@ -147,6 +149,18 @@ def test_runner_passes_clauses_to_pytest(tmp_path):
         "RESUME-AUTOLOADS,MODEL-CHOICES",
     ]
     assert "--clause" not in pytest_arguments(RunOptions(), tmp_path / "pytest.ini")
+
+
+def test_runner_passes_a_control_key_that_looks_like_an_option(tmp_path):
+    # secrets.token_urlsafe keys start with "-" one time in 64: pytest must still see it as
+    # the value of --control-key.
+    with running_server(Settings(tmp_path / "cloud", {}, control_key="-ck")) as server:
+        code = run(
+            RunOptions(target="reference", keyword="test_push_creates", cloud_url=server.base_url,
+                       control_key="-ck", report_dir=tmp_path / "out"),
+            Console(file=io.StringIO(), width=200),
+        )
+    assert code == pytest.ExitCode.OK
 
 
 def test_runner_rejects_an_unknown_clause_before_running(tmp_path):

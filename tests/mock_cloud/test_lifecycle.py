@@ -89,6 +89,20 @@ def test_serve_prints_exports_persists_projects_and_stops_on_sigterm(tmp_path: P
         again.stop()
 
 
+def test_keys_that_look_like_options_reach_the_server(tmp_path: Path) -> None:
+    # Random control keys (secrets.token_urlsafe) start with "-" one time in 64; passed as a
+    # separate argument, argparse took such a key for an option and the server exited.
+    settings = Settings(tmp_path, {"p": "-pk"}, control_key="-ck")
+    server = ServerProcess(settings).start()
+    try:
+        token = httpx.post(server.auth_url, json={"projectId": "p", "projectKey": "-pk"})
+        assert token.status_code == 200
+        state = httpx.get(f"{server.base_url}/_mock/state", headers={"X-Control-Key": "-ck"})
+        assert state.status_code == 200 and "p" in state.json()["projects"]
+    finally:
+        assert server.stop() == 0
+
+
 def test_the_sessionspec_command_runs_serve(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "conformance.cli", "serve", "--help"],
