@@ -64,7 +64,7 @@ class RowSink:
     """The rows of one matrix, parsed a run of rows at a time (:func:`parse_row_run`) into one
     array sized for the most rows ``text_bytes`` of JSON can hold (a row takes at least 2 bytes
     a number). Only the pages written are ever backed by memory, and the rows end up in one
-    array without a copy."""
+    array without a copy. Where that much cannot be reserved, nothing is taken."""
 
     def __init__(self, text_bytes: int) -> None:
         self._text_bytes = text_bytes
@@ -79,7 +79,12 @@ class RowSink:
             if first is None:
                 return False
             most = max(self._text_bytes // (2 * first.shape[1]), len(first))
-            self._rows = np.empty((most, first.shape[1]), dtype=np.float32)
+            try:
+                self._rows = np.empty((most, first.shape[1]), dtype=np.float32)
+            except (MemoryError, ValueError):
+                # Refused where memory is not overcommitted (vm.overcommit_memory=2): the
+                # caller's exact path sizes its array exactly.
+                return False
             self._rows[: len(first)] = first
             self._count = len(first)
             return True

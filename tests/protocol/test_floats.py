@@ -3,6 +3,7 @@
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest import mock
 
 import numpy as np
 import orjson
@@ -10,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol import floats
-from protocol.floats import parse_row_run, parse_rows
-from protocol.push import decode_push
+from protocol import StoredDocument, decode_artifact, floats
+from protocol.artifact import IndexArtifact, encode_artifact
+from protocol.floats import RowSink, parse_row_run, parse_rows
+from protocol.push import PushBody, PushReader, decode_push, encode_push
 from protocol.vectors import as_matrix
 
 finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
@@ -126,3 +128,28 @@ def test_push_falls_back_to_the_exact_path_that_names_the_field(
     ).encode()
     with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
         decode_push(body)
+
+
+def test_a_row_sink_that_cannot_reserve_its_room_takes_nothing() -> None:
+    # Where memory is not overcommitted the reservation can be refused: the readers then
+    # decline and decode on their exact paths instead of failing.
+    text = b"[1.5,2.5],[3.5,4.5]"
+    sink = RowSink(len(text))
+    assert sink.take(text)
+    assert sink.rows().tolist() == [[1.5, 2.5], [3.5, 4.5]]
+    huge = RowSink(2**62)  # beyond any machine's address space: numpy refuses it
+    assert huge.take(text) is False and huge.rows() is None
+
+
+def test_readers_decode_exactly_when_their_row_sink_takes_nothing() -> None:
+    vectors = np.arange(12, dtype=np.float32).reshape(4, 3) / 7
+    docs = [StoredDocument(f"d{i}", "t") for i in range(4)]
+    body = encode_push(PushBody("n", None, docs, vectors))
+    data = encode_artifact(IndexArtifact("n", "custom", 3, vectors, [d.id for d in docs]))
+    with mock.patch.object(RowSink, "take", return_value=False):
+        reader = PushReader(len(body))
+        buf = bytearray(body)
+        reader.scan(buf, len(buf))
+        reader.parse(buf)
+        assert reader.finish(buf).embeddings.tobytes() == vectors.tobytes()
+        assert decode_artifact(data).embeddings.tobytes() == vectors.tobytes()
