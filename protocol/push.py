@@ -146,11 +146,11 @@ def _documents(body: _WireBody[E]) -> list[StoredDocument]:
 
 class PushReader:
     """Decodes a push body while it uploads, so that parsing overlaps the transfer (the
-    published SDK sends 820 MB for 100k documents at about 250 MB/s).
+    published SDK sends 820 MB for 100k documents).
 
     The server keeps filling one buffer with the body; :meth:`scan` finds the embeddings
     complete so far in the layout the published SDK writes (sorted keys, so every document
-    starts ``{"embedding":[``), and :meth:`parse` parses those found, about 8 MB at a time.
+    starts ``{"embedding":[``), and :meth:`parse` parses those found, about 1 MB at a time.
     :meth:`finish` then decodes the rest of the body with each embedding replaced by its
     number, which proves that the parsed spans were exactly the documents' embeddings, in
     order. On any other layout or any doubt it decodes the whole body with
@@ -159,8 +159,8 @@ class PushReader:
 
     _KEY = b'{"embedding":['
     # Parsing holds the GIL, so the server reads nothing meanwhile and the client can only get
-    # as far ahead as the socket buffer (a few MB on loopback): batches of 8 MB left both
-    # sides waiting on each other, where 1 MB lets them work at the same time.
+    # as far ahead as the socket buffer (a few MB on loopback). With batches of 8 MB a 100k
+    # push from the published SDK took 7.0 s to read and parse, with 1 MB 6.2 s.
     BATCH_BYTES = 1 << 20
 
     def __init__(self, expected_bytes: int) -> None:
