@@ -22,7 +22,7 @@ from fastapi import (
 from fastapi.concurrency import run_in_threadpool
 
 from mock_cloud.auth import Cloud, Project, TokenProject
-from mock_cloud.bodies import json_body, parse_json, read_body, strict_json, validate
+from mock_cloud.bodies import Body, json_body, parse_json, read_body, strict_json, validate
 from mock_cloud.cloud import MockCloud
 from mock_cloud.signing import encode_blob_id
 from mock_cloud.store import IndexRecord, JobRecord, NotFound, check_documents
@@ -113,7 +113,7 @@ async def push_index(request: Request, project: Project, cloud: Cloud,
     declared = request.headers.get("content-length", "")
     reader = PushReader(int(declared) if declared.isdigit() else 0)
 
-    async def progress(buf: bytearray, filled: int) -> None:
+    async def progress(buf: Body, filled: int) -> None:
         # Parsing overlaps the upload: the client keeps sending into the socket buffer while
         # a batch is parsed, as long as batches are small beside that buffer (see BATCH_BYTES).
         if reader.scan(buf, filled):

@@ -7,6 +7,7 @@ again with every embedding as a list of floats, which names the bad field exactl
 those of :class:`protocol.models.PushRequest`, which documents the body in the OpenAPI schema.
 """
 
+import mmap
 import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -21,6 +22,7 @@ from protocol.names import validate_index_name
 from protocol.vectors import Matrix, as_matrix
 
 MetadataValue = str | int | float | bool
+Body = bytearray | mmap.mmap  # a push body as the server holds it while it arrives
 E = TypeVar("E", list[float], msgspec.Raw, int)
 
 
@@ -171,7 +173,7 @@ class PushReader:
         self._waiting = 0  # bytes in spans found and not parsed
         self._searched = 0
 
-    def scan(self, body: bytearray, filled: int) -> bool:
+    def scan(self, body: Body, filled: int) -> bool:
         """Find the embeddings complete in ``body[:filled]``; True when enough of them wait
         for :meth:`parse`."""
         if self._declined:
@@ -194,7 +196,7 @@ class PushReader:
             at = close + 1
         return self._waiting >= self.BATCH_BYTES
 
-    def parse(self, body: bytearray) -> None:
+    def parse(self, body: Body) -> None:
         """Parse the embeddings found and not parsed yet."""
         if self._declined or self._parsed == len(self._spans):
             return
@@ -203,7 +205,7 @@ class PushReader:
         self._declined = not self._sink.take(text)
         self._parsed, self._waiting = len(self._spans), 0
 
-    def finish(self, body: bytearray) -> PushBody:
+    def finish(self, body: Body) -> PushBody:
         """The push, once ``body`` holds all of it; raises ``ValueError`` as
         :func:`decode_push` does."""
         self.scan(body, len(body))
@@ -222,7 +224,7 @@ class PushReader:
                 return PushBody(wire.indexName, wire.modelId, _documents(wire), rows)
         return decode_push(body)
 
-    def _numbered(self, body: bytearray) -> bytes:
+    def _numbered(self, body: Body) -> bytes:
         """``body`` with embedding ``i`` replaced by the number ``i``: a few MB."""
         with memoryview(body) as view:
             pieces: list[bytes | memoryview] = []

@@ -197,3 +197,37 @@ def test_responses_are_compact_json_with_snake_case_index_info(cloud: Cloud) -> 
     info = orjson.loads(raw.content)
     assert {"name", "document_count", "model_id", "created_at", "updated_at"} <= set(info)
     assert info["updated_at"].endswith("Z")
+
+
+def test_bodies_of_several_megabytes_arrive_whole(cloud: Cloud) -> None:
+    # Bodies from 1 MiB up are read into an anonymous map rather than a bytearray: the push
+    # (streamed parse), a JSON body (add_docs) and an upload blob all go through it.
+    from mock_cloud.bodies import _MAPPED_BYTES
+    from protocol import StoredDocument, UploadBlob, encode_upload
+    from protocol.push import PushBody, encode_push
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((2500, 128)).astype(np.float32)
+    docs = [StoredDocument(f"d{i}", f"text {i}", {"k": str(i)}) for i in range(2500)]
+    body = encode_push(PushBody("big", None, docs, vectors))
+    assert len(body) > 2 * _MAPPED_BYTES
+    assert cloud.call("POST", "/index/push", content=body).status_code == 200
+    cloud.control("POST", "/settle")
+    artifact = decode_artifact(cloud.http.get(cloud.call("GET", "/index/big/url")
+                                              .json()["indexUrl"]).content)
+    assert artifact.embeddings.tobytes() == vectors.tobytes()
+    assert artifact.doc_ids == [d.id for d in docs]
+
+    more = [{"id": f"e{i}", "text": "t", "embedding": vectors[i].tolist()} for i in range(1500)]
+    added = cloud.call("POST", "/index/big/docs", json={"docs": more})
+    assert added.status_code == 200, added.text
+    assert cloud.call("GET", "/index/big").json()["document_count"] == 4000
+
+    blob = encode_upload(UploadBlob(docs, vectors))
+    assert len(blob) > _MAPPED_BYTES
+    init = cloud.call("POST", "/index/init", json={
+        "indexName": "up", "modelId": "custom", "docCount": 2500, "dimension": 128}).json()
+    assert httpx.put(init["presignedUrl"], content=blob).status_code == 200
+    assert cloud.call("POST", f"/index/{init['jobId']}/confirm", json={}).json()["status"] == (
+        "completed")
+    assert cloud.call("GET", "/index/up").json()["document_count"] == 2500
