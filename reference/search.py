@@ -318,20 +318,23 @@ _SHORTLIST_SHARE = 8  # a shortlist longer than 1/8 of the rows saves too little
 # cores: 12 ms against 16 ms at 100k rows), where BLAS's own threads wait on each other.
 _PARALLEL_ROWS = 8192  # below this, handing blocks to another thread costs what it saves
 _BLOCK_ROWS = 2048
-_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # pid, workers, pool: forks lose threads
+# pid, then the helper count and pool (None on one core): a forked child has no threads.
+_pool: tuple[int, tuple[int, ThreadPoolExecutor] | None] | None = None
 
 
 def _helpers() -> tuple[int, ThreadPoolExecutor] | None:
     """The scan's helper threads and how many there are; ``None`` on one core."""
     global _pool
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = min(cores or 1, 4) - 1
-    if workers < 1:
-        return None
     if _pool is None or _pool[0] != os.getpid():
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="sessionspec-scan")
-        _pool = (os.getpid(), workers, pool)
-    return _pool[1], _pool[2]
+        cores = (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        )
+        workers = min(cores or 1, 4) - 1
+        helpers = None
+        if workers >= 1:
+            helpers = (workers, ThreadPoolExecutor(workers, thread_name_prefix="sessionspec-scan"))
+        _pool = (os.getpid(), helpers)
+    return _pool[1]
 
 
 def _scan(vectors: _F32, q: _F32) -> _F32:
