@@ -14,6 +14,7 @@ from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
 from mock_cloud.errors import describe
+from protocol.buffers import anonymous_buffer
 
 
 def too_large(limit: int) -> HTTPException:
@@ -46,7 +47,7 @@ async def read_body(
     # Preallocated when the length is known: growing a 800 MB buffer copies it repeatedly. A
     # large one is an anonymous map, whose pages the kernel zeroes as they are first written:
     # bytearray(size) zeroes it all first, 0.6 s for a 100k push before a byte was read.
-    buf: Body = mmap.mmap(-1, size) if size >= _MAPPED_BYTES else bytearray(size)
+    buf: Body = anonymous_buffer(size) if size >= _MAPPED_BYTES else bytearray(size)
     filled = 0
     async for chunk in request.stream():
         end = filled + len(chunk)

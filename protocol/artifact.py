@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from protocol._xor import xor_into
+from protocol.buffers import anonymous_buffer
 from protocol.floats import RowSink
 from protocol.vectors import Matrix, as_matrix
 
@@ -104,7 +105,7 @@ class ArtifactReader:
             self._length = _check_header(self._head)
             # Anonymous memory: untouched pages cost nothing, where a bytearray is zeroed first;
             # and it can be searched in place.
-            self._payload = mmap.mmap(-1, max(self._length, 1))
+            self._payload = anonymous_buffer(self._length)
             self._rows = RowSink(self._length)
         if self._filled + len(view) > self._length:
             raise ValueError(

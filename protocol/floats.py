@@ -32,7 +32,7 @@ def parse_rows(rows: Sequence[bytes], dimension: int) -> Matrix | None:
             size += len(rows[stop])
             stop += 1
         text = b"[" + b",".join(rows[start:stop]) + b"]"
-        if not _fill(parser, text, out[start:stop]):
+        if not _fill(parser, text, out[start:stop], text.count(b"[")):
             return None
         start = stop
     return out
@@ -50,18 +50,29 @@ def parse_row_run(
     that view is returned (``None`` if they do not fit). A ``parser`` kept across calls keeps
     its buffers (a tenth of the time on 1 MB runs)."""
     chunk = b"".join((b"[", text, b"]"))  # the one copy of the text
+    return _parse_array(chunk, chunk.count(b"[") - 1, dimension, into, parser)
+
+
+def _parse_array(
+    chunk: bytes,
+    rows: int,
+    dimension: int | None,
+    into: Matrix | None,
+    parser: simdjson.Parser | None,
+) -> Matrix | None:
+    """``parse_row_run`` of ``chunk``, the rows with their outer brackets, which holds
+    ``rows + 1`` lists (see :func:`_fill`)."""
     if dimension is None:
         dimension = into.shape[1] if into is not None else (
             chunk.count(b",", 0, max(chunk.find(b"]"), 0)) + 1
         )
-    lists = chunk.count(b"[")
     if into is None:
-        out = np.empty((lists - 1, dimension), dtype=np.float32)
-    elif into.shape[1] == dimension and lists - 1 <= len(into):
-        out = into[: lists - 1]
+        out = np.empty((rows, dimension), dtype=np.float32)
+    elif into.shape[1] == dimension and rows <= len(into):
+        out = into[:rows]
     else:
         return None
-    return out if _fill(parser or simdjson.Parser(), chunk, out, lists) else None
+    return out if _fill(parser or simdjson.Parser(), chunk, out, rows + 1) else None
 
 
 class RowSink:
@@ -76,11 +87,21 @@ class RowSink:
         self._count = 0
         self._parser = simdjson.Parser()
 
-    def take(self, text: Buffer) -> bool:
+    def take(self, text: Buffer, *, rows: int | None = None) -> bool:
         """Parse the rows of ``text`` after those taken so far; False (nothing taken) unless
-        they are rows of finite numbers of the same dimension as the first."""
+        they are rows of finite numbers of the same dimension as the first.
+
+        ``text`` is whole rows, ``[f, ...],[f, ...]``. With ``rows`` it is instead one JSON
+        array of that many rows, ``[[f, ...],[f, ...]]``, in which the text of each row holds
+        one ``]``, its last byte (as when each was cut at the first ``]`` after its ``[``):
+        its ``]`` are then known to be ``rows + 1``, and a successful parse (balanced, and no
+        strings, which could hide brackets) proves its ``[`` are too, so they are not counted
+        (a pass over the whole text)."""
+        chunk = b"".join((b"[", text, b"]")) if rows is None else text
+        if rows is None:
+            rows = chunk.count(b"[") - 1
         if self._rows is None:
-            first = parse_row_run(text, parser=self._parser)
+            first = _parse_array(chunk, rows, None, None, self._parser)
             if first is None:
                 return False
             most = max(self._text_bytes // (2 * first.shape[1]), len(first))
@@ -93,7 +114,7 @@ class RowSink:
             self._rows[: len(first)] = first
             self._count = len(first)
             return True
-        parsed = parse_row_run(text, into=self._rows[self._count :], parser=self._parser)
+        parsed = _parse_array(chunk, rows, None, self._rows[self._count :], self._parser)
         if parsed is None:
             return False
         self._count += len(parsed)
@@ -104,12 +125,13 @@ class RowSink:
         return None if self._rows is None else self._rows[: self._count]
 
 
-def _fill(parser: simdjson.Parser, text: bytes, out: Matrix, lists: int | None = None) -> bool:
-    """Parse ``[[f, ...], ...]`` into ``out``; False unless it has exactly ``out``'s shape."""
+def _fill(parser: simdjson.Parser, text: bytes, out: Matrix, lists: int) -> bool:
+    """Parse ``[[f, ...], ...]``, in which ``text`` holds ``lists`` lists, into ``out``; False
+    unless it has exactly ``out``'s shape."""
     # simdjson's as_buffer flattens nested lists and raises on strings, objects and booleans,
     # so with no strings in the text every "[" opens a list: one per row plus the outer one
     # proves that no row hides a nested list.
-    if (text.count(b"[") if lists is None else lists) != len(out) + 1:
+    if lists != len(out) + 1:
         return False
     try:
         doc = parser.parse(text)

@@ -200,9 +200,15 @@ class PushReader:
         """Parse the embeddings found and not parsed yet."""
         if self._declined or self._parsed == len(self._spans):
             return
+        spans = self._spans[self._parsed :]
         with memoryview(body) as view:
-            text = b",".join([view[s:e] for s, e in self._spans[self._parsed :]])
-        self._declined = not self._sink.take(text)
+            pieces: list[bytes | memoryview] = [b","] * (2 * len(spans) + 1)
+            pieces[0], pieces[-1] = b"[", b"]"
+            pieces[1::2] = [view[s:e] for s, e in spans]
+            text = b"".join(pieces)  # the one copy: [[...],[...]]
+            del pieces
+        # Each span runs from a "[" to the first "]" after it (see scan), as take(rows=) needs.
+        self._declined = not self._sink.take(text, rows=len(spans))
         self._parsed, self._waiting = len(self._spans), 0
 
     def finish(self, body: Body) -> PushBody:
