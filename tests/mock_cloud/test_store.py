@@ -68,8 +68,9 @@ def test_a_push_that_fails_half_way_changes_nothing(store: Store) -> None:
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d, v: (d, np.vstack([v[:-1], [[np.nan] * 4]])), "finite"),
-    (lambda d, v: ([*d[:-1], StoredDocument("d0", "dup")], v), "duplicate"),
-    (lambda d, v: ([*d[:-1], StoredDocument("", "blank")], v), "id"),
+    (lambda d, v: ([*d[:-1], StoredDocument("d0", "dup")], v), r"docs\[4\]\.id: duplicate"),
+    (lambda d, v: ([*d[:-1], StoredDocument("", "blank")], v), r"docs\[4\]\.id: must be"),
+    (lambda d, v: ([StoredDocument(7, "int"), *d[1:]], v), r"docs\[0\]\.id: must be"),
     (lambda d, v: (d, v[:-1]), "embeddings"),
     (lambda d, v: ([], v[:0]), "at least one"),
     (lambda d, v: ([*d[:-1], StoredDocument("z", "t", {"f": float("inf")})], v), "finite"),
