@@ -3,11 +3,17 @@ through the mock cloud (``sessionspec serve`` in a subprocess) and, for comparis
 minimal server that only moves bytes (reads the push body and discards it; serves
 pre-encoded download files).
 
-    python bench/bench_cloud.py [--sizes 10000 100000] [--dim 384] [--no-baseline]
+    python bench/bench_cloud.py [--sizes 10000 100000] [--dim 384] [--rounds 3] [--no-baseline]
 
-Prints a table and writes ``bench/results/cloud.json``. Times are wall-clock seconds of
-``SessionIndex.push_index()`` and of ``MossClient.session(name)`` in a new client (the
-resume: token, GET index, GET url, both downloads, load). Server memory is the peak RSS
+Prints a table and writes ``bench/results/cloud.json``. Each round runs both servers in turn,
+each run with the SDK in a fresh process (after a 100k run, the next one's upload took twice
+as long in the same process); the ratios are the median of the rounds' own ratios, as the
+SDK's own share of a push drifts (8-14 s at 100k across runs on the 2-core machine of the
+recorded results).
+
+Times are wall-clock seconds of ``SessionIndex.push_index()`` and of
+``MossClient.session(name)`` in a new client (the resume: token, GET index, GET url, both
+downloads, load). Server memory is the peak RSS
 (VmHWM) of the server process during each phase.
 """
 
@@ -58,6 +64,7 @@ class Run:
     server_peak_mb_resume: float | None
     resumed_doc_count: int
     detail: dict[str, Any] = field(default_factory=dict)
+    round: int = 1
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -286,60 +293,87 @@ def run_baseline(moss: Any, vectors: np.ndarray, work: Path) -> Run:
 
 # --- report -----------------------------------------------------------------------------------
 def table(runs: list[Run]) -> str:
-    head = (f"{'docs':>7} {'server':<10} {'push s':>7} {'resume s':>8} {'push MB':>8} "
+    head = (f"{'docs':>7} {'round':>5} {'server':<10} {'push s':>7} {'resume s':>8} {'push MB':>8} "
             f"{'resume MB':>9} {'peak MB push':>12} {'peak MB resume':>14}")
     lines = [head, "-" * len(head)]
     for r in runs:
         lines.append(
-            f"{r.docs:>7} {r.server:<10} {r.push_s:>7.2f} {r.resume_s:>8.2f} "
+            f"{r.docs:>7} {r.round:>5} {r.server:<10} {r.push_s:>7.2f} {r.resume_s:>8.2f} "
             f"{r.push_bytes / 1e6:>8.1f} {r.resume_bytes / 1e6:>9.1f} "
             f"{r.server_peak_mb_push or 0:>12.0f} {r.server_peak_mb_resume or 0:>14.0f}")
     return "\n".join(lines)
 
 
 def ratios(runs: list[Run]) -> list[dict[str, Any]]:
+    """Per size: each round's mock-cloud time over its minimal-server time, and their median."""
     out = []
-    for r in runs:
-        if r.server != "mock_cloud":
-            continue
-        base = next((b for b in runs if b.server == "minimal" and b.docs == r.docs), None)
-        row: dict[str, Any] = {"docs": r.docs}
-        if base:
-            row["push_vs_minimal"] = round(r.push_s / base.push_s, 2)
-            row["resume_vs_minimal"] = round(r.resume_s / base.resume_s, 2)
-        if r.docs in REFERENCE_S["push"]:
-            row["push_vs_reference"] = round(r.push_s / REFERENCE_S["push"][r.docs], 2)
-            row["resume_vs_reference"] = round(r.resume_s / REFERENCE_S["resume"][r.docs], 2)
+    for n in sorted({r.docs for r in runs}):
+        mock = {r.round: r for r in runs if r.server == "mock_cloud" and r.docs == n}
+        base = {r.round: r for r in runs if r.server == "minimal" and r.docs == n}
+        row: dict[str, Any] = {"docs": n}
+        paired = sorted(mock.keys() & base.keys())
+        for phase in ("push", "resume"):
+            if paired:
+                each = [getattr(mock[i], f"{phase}_s") / getattr(base[i], f"{phase}_s")
+                        for i in paired]
+                row[f"{phase}_vs_minimal"] = round(float(np.median(each)), 2)
+                row[f"{phase}_vs_minimal_by_round"] = [round(x, 2) for x in each]
+            if mock and n in REFERENCE_S[phase]:
+                median = float(np.median([getattr(r, f"{phase}_s") for r in mock.values()]))
+                row[f"{phase}_vs_reference"] = round(median / REFERENCE_S[phase][n], 2)
         out.append(row)
     return out
+
+
+def run_in_fresh_process(kind: str, n: int, dim: int) -> Run:
+    with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
+        out = Path(tmp) / "run.json"
+        subprocess.run([sys.executable, __file__, "--one-run", kind, "--sizes", str(n),
+                        "--dim", str(dim), "--out", str(out)], check=True)
+        return Run(**json.loads(out.read_text()))
+
+
+def one_run(kind: str, n: int, dim: int, out: Path) -> None:
+    import moss
+
+    vectors = make_vectors(n, dim)
+    with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
+        runner = run_baseline if kind == "minimal" else run_mock_cloud
+        run = runner(moss, vectors, Path(tmp))
+    assert run.resumed_doc_count == n, f"resumed {run.resumed_doc_count} of {n}"
+    out.write_text(json.dumps(asdict(run)))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each server at each size, taking turns")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the minimal server runs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cloud.json")
     parser.add_argument("--baseline-server", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--one-run", choices=["minimal", "mock_cloud"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.baseline_server:
         serve_baseline(args.baseline_server)
+        return 0
+    if args.one_run:
+        one_run(args.one_run, args.sizes[0], args.dim, args.out)
         return 0
     import moss
 
     load_at_start = os.getloadavg()
     runs: list[Run] = []
     for n in args.sizes:
-        vectors = make_vectors(n, args.dim)
-        for kind in ([] if args.no_baseline else ["minimal"]) + ["mock_cloud"]:
-            with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
-                work = Path(tmp)
-                run = (run_baseline if kind == "minimal" else run_mock_cloud)(moss, vectors, work)
-                assert run.resumed_doc_count == n, f"resumed {run.resumed_doc_count} of {n}"
+        for round_ in range(1, args.rounds + 1):
+            for kind in ([] if args.no_baseline else ["minimal"]) + ["mock_cloud"]:
+                run = run_in_fresh_process(kind, n, args.dim)
+                run.round = round_
                 runs.append(run)
-                print(f"{n} docs, {kind}: push {run.push_s:.2f}s, resume {run.resume_s:.2f}s",
-                      file=sys.stderr, flush=True)
+                print(f"{n} docs, round {round_}, {kind}: push {run.push_s:.2f}s, "
+                      f"resume {run.resume_s:.2f}s", file=sys.stderr, flush=True)
     print(table(runs))
     result = {
         "benchmark": "cloud push/resume through the published SDK",
