@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,6 +66,7 @@ class Run:
     resumed_doc_count: int
     detail: dict[str, Any] = field(default_factory=dict)
     round: int = 1
+    resume_settled_s: float | None = None  # resumed again once the server had settled
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -197,7 +199,10 @@ def write_baseline_files(files_dir: Path, vectors: np.ndarray) -> None:
 
 
 # --- one run ----------------------------------------------------------------------------------
-async def push_and_resume(moss: Any, vectors: np.ndarray, pid: int) -> dict[str, Any]:
+async def push_and_resume(moss: Any, vectors: np.ndarray, pid: int,
+                          settle: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Push, resume at once, then resume again once the server's work is done (``settle``):
+    a resume right after a push waits for the download files being built."""
     n = vectors.shape[0]
     docs = [moss.DocumentInfo(id=f"doc-{i}", text=text_of(i), metadata=metadata_of(i),
                               embedding=vectors[i].tolist()) for i in range(n)]
@@ -229,7 +234,17 @@ async def push_and_resume(moss: Any, vectors: np.ndarray, pid: int) -> dict[str,
     await resumed_client.close()
     same = [(d.id, round(d.score, 5)) for d in before.docs] == [
         (d.id, round(d.score, 5)) for d in after.docs]
-    return {"add_docs_s": add_s, "push_s": push_s, "resume_s": resume_s, "peak_push": peak_push,
+
+    if settle is not None:
+        settle()
+    settled_client = moss.MossClient(PROJECT, KEY)
+    started = time.perf_counter()
+    settled = await settled_client.session(INDEX)
+    resume_settled_s = time.perf_counter() - started
+    await settled.close()
+    await settled_client.close()
+    return {"add_docs_s": add_s, "push_s": push_s, "resume_s": resume_s,
+            "resume_settled_s": resume_settled_s, "peak_push": peak_push,
             "peak_resume": peak_resume, "doc_count": count, "push_job": result.job_id,
             "same_top3_after_resume": same}
 
@@ -252,16 +267,23 @@ def run_mock_cloud(moss: Any, vectors: np.ndarray, work: Path) -> Run:
     with ServerProcess(settings, program=sessionspec_command(),
                        extra_args=["--verbose"]) as server:
         use_server(server.auth_url, server.index_url, work / "home-mock")
-        out = asyncio.run(push_and_resume(moss, vectors, server.pid))
+        def settle() -> None:
+            httpx.post(f"{server.base_url}/_mock/settle", headers={"X-Control-Key": CONTROL_KEY},
+                       params={"timeout_s": 600}, timeout=610).raise_for_status()
+
+        out = asyncio.run(push_and_resume(moss, vectors, server.pid, settle))
         log = httpx.get(f"{server.base_url}/_mock/requests",
                         headers={"X-Control-Key": CONTROL_KEY}, timeout=60).json()
     push_bytes = sum(e["body_bytes"] for e in log if e["route"] == "/index/push")
-    blobs = [e for e in log if e["route"].startswith("/_blobs/")]
+    # The first resume's two downloads (the settled resume downloads them again).
+    blobs = [e for e in log if e["route"].startswith("/_blobs/")][:2]
     detail = {
         "add_docs_s": out["add_docs_s"],
         "same_top3_after_resume": out["same_top3_after_resume"],
-        "server_ms": {f"{e['method']} {e['route']}": e["duration_ms"] for e in log
-                      if e["route"] != "/index/telemetry"},
+        # The first of each (the push and the resume right after it), not the settled resume.
+        "server_ms": {route: ms for route, ms in reversed(
+            [(f"{e['method']} {e['route']}", e["duration_ms"]) for e in log
+             if e["route"] != "/index/telemetry"])},
     }
     server_log = (settings.data_dir / "server.log").read_text()
     timing = re.search(r"read and parse ([\d.]+)s, decode ([\d.]+)s, store ([\d.]+)s",
@@ -275,7 +297,8 @@ def run_mock_cloud(moss: Any, vectors: np.ndarray, work: Path) -> Run:
     detail["load_average"] = os.getloadavg()
     return Run("mock_cloud", vectors.shape[0], vectors.shape[1], out["push_s"],
                out["resume_s"], push_bytes, sum(e["response_bytes"] for e in blobs),
-               out["peak_push"], out["peak_resume"], out["doc_count"], detail)
+               out["peak_push"], out["peak_resume"], out["doc_count"], detail,
+               resume_settled_s=out["resume_settled_s"])
 
 
 def run_baseline(moss: Any, vectors: np.ndarray, work: Path) -> Run:
@@ -288,17 +311,19 @@ def run_baseline(moss: Any, vectors: np.ndarray, work: Path) -> Run:
     resume_bytes = sum((files / name).stat().st_size for name in ("index.moss", "docs.json"))
     return Run("minimal", vectors.shape[0], vectors.shape[1], out["push_s"], out["resume_s"],
                0, resume_bytes, out["peak_push"], out["peak_resume"], out["doc_count"],
-               {"add_docs_s": out["add_docs_s"]})
+               {"add_docs_s": out["add_docs_s"]}, resume_settled_s=out["resume_settled_s"])
 
 
 # --- report -----------------------------------------------------------------------------------
 def table(runs: list[Run]) -> str:
-    head = (f"{'docs':>7} {'round':>5} {'server':<10} {'push s':>7} {'resume s':>8} {'push MB':>8} "
-            f"{'resume MB':>9} {'peak MB push':>12} {'peak MB resume':>14}")
+    head = (f"{'docs':>7} {'round':>5} {'server':<10} {'push s':>7} {'resume s':>8} "
+            f"{'settled':>8} {'push MB':>8} {'resume MB':>9} {'peak MB push':>12} "
+            f"{'peak MB resume':>14}")
     lines = [head, "-" * len(head)]
     for r in runs:
         lines.append(
             f"{r.docs:>7} {r.round:>5} {r.server:<10} {r.push_s:>7.2f} {r.resume_s:>8.2f} "
+            f"{r.resume_settled_s or 0:>8.2f} "
             f"{r.push_bytes / 1e6:>8.1f} {r.resume_bytes / 1e6:>9.1f} "
             f"{r.server_peak_mb_push or 0:>12.0f} {r.server_peak_mb_resume or 0:>14.0f}")
     return "\n".join(lines)
@@ -312,13 +337,13 @@ def ratios(runs: list[Run]) -> list[dict[str, Any]]:
         base = {r.round: r for r in runs if r.server == "minimal" and r.docs == n}
         row: dict[str, Any] = {"docs": n}
         paired = sorted(mock.keys() & base.keys())
-        for phase in ("push", "resume"):
+        for phase in ("push", "resume", "resume_settled"):
             if paired:
                 each = [getattr(mock[i], f"{phase}_s") / getattr(base[i], f"{phase}_s")
                         for i in paired]
                 row[f"{phase}_vs_minimal"] = round(float(np.median(each)), 2)
                 row[f"{phase}_vs_minimal_by_round"] = [round(x, 2) for x in each]
-            if mock and n in REFERENCE_S[phase]:
+            if mock and n in REFERENCE_S.get(phase, {}):
                 median = float(np.median([getattr(r, f"{phase}_s") for r in mock.values()]))
                 row[f"{phase}_vs_reference"] = round(median / REFERENCE_S[phase][n], 2)
         out.append(row)

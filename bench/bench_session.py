@@ -3,9 +3,11 @@
 Each measurement runs in a child process of its own so that its peak memory (ru_maxrss) is
 its own: build a session of N documents with custom 384-d vectors and push it; then, in a
 fresh process, resume it by name. Resume also counts model calls (the reference's must be 0).
-Writes ``bench/results/session.json``.
+The resumes run in rounds, the SDKs taking turns, and each SDK's resume is reported from its
+median round (with every round's time beside it): this machine's speed drifts by a third
+within minutes. Writes ``bench/results/session.json``.
 
-    python -m bench.bench_session [--sizes 10000 100000] [--sdks reference moss]
+    python -m bench.bench_session [--sizes 10000 100000] [--sdks reference moss] [--rounds 3]
 """
 
 import argparse
@@ -89,6 +91,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
     p.add_argument("--sdks", nargs="+", default=["reference", "moss"])
+    p.add_argument("--rounds", type=int, default=3, help="resumes of each SDK, taking turns")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "session.json")
     p.add_argument("--child", nargs=3, metavar=("OP", "SDK", "N"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -100,13 +103,19 @@ def main() -> None:
     load_at_start = os.getloadavg()
     with bench_cloud() as server:
         for n in args.sizes:
-            for sdk in args.sdks:
-                row = {"docs": n, "sdk": sdk, "push": measure("push", sdk, n)}
-                settle(server)
-                row["resume"] = measure("resume", sdk, n)
+            by_sdk = {sdk: {"docs": n, "sdk": sdk, "push": measure("push", sdk, n)}
+                      for sdk in args.sdks}
+            settle(server)
+            resumes: dict[str, list[dict]] = {sdk: [] for sdk in args.sdks}
+            for _ in range(args.rounds):
+                for sdk in args.sdks:
+                    resumes[sdk].append(measure("resume", sdk, n))
+            for sdk, row in by_sdk.items():
+                row["resume"] = median_run(resumes[sdk])
+                row["resume_seconds_by_round"] = [m.get("seconds") for m in resumes[sdk]]
                 rows.append(row)
-                print(f"{n:>7} {sdk:<10} push {fmt(row['push'])}   resume {fmt(row['resume'])}",
-                      flush=True)
+                print(f"{n:>7} {sdk:<10} push {fmt(row['push'])}   resume {fmt(row['resume'])}"
+                      f"  (rounds: {', '.join(fmt_s(m) for m in resumes[sdk])})", flush=True)
     # Other work on the machine inflates every figure: read them with the load beside them.
     load = {"load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()}
     args.out.write_text(json.dumps({"machine": {**machine(), **load}, "dimension": DIM,
@@ -114,6 +123,19 @@ def main() -> None:
                                                                  time.gmtime()),
                                     "results": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run of median time (the later of the middle two for an even count); an error if
+    any run failed."""
+    failed = [m for m in runs if "error" in m]
+    if failed:
+        return failed[0]
+    return sorted(runs, key=lambda m: m["seconds"])[len(runs) // 2]
+
+
+def fmt_s(m: dict) -> str:
+    return "error" if "error" in m else f"{m['seconds']:.2f}"
 
 
 def fmt(m: dict) -> str:
