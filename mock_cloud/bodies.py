@@ -14,7 +14,7 @@ from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
 from mock_cloud.errors import describe
-from protocol.buffers import anonymous_buffer
+from protocol.buffers import FillBuffer
 
 
 def too_large(limit: int) -> HTTPException:
@@ -45,15 +45,18 @@ async def read_body(
         if size > limit:
             raise too_large(limit)
     # Preallocated when the length is known: growing a 800 MB buffer copies it repeatedly. A
-    # large one is an anonymous map, whose pages the kernel zeroes as they are first written:
-    # bytearray(size) zeroes it all first, 0.6 s for a 100k push before a byte was read.
-    buf: Body = anonymous_buffer(size) if size >= _MAPPED_BYTES else bytearray(size)
+    # large one is an anonymous map backed as it fills (see FillBuffer): bytearray(size) zeroes
+    # it all first, 0.6 s for a 100k push before a byte was read.
+    fill = FillBuffer(size) if size >= _MAPPED_BYTES else None
+    buf: Body = fill.map if fill is not None else bytearray(size)
     filled = 0
     async for chunk in request.stream():
         end = filled + len(chunk)
         if end > limit:
             raise too_large(limit)
         if end <= len(buf):
+            if fill is not None:
+                fill.reserve(end)
             buf[filled:end] = chunk  # same length: copied in place, no resize
         else:
             if isinstance(buf, mmap.mmap):  # more than announced: the framing would refuse it

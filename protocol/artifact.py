@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from protocol._xor import xor_into
-from protocol.buffers import anonymous_buffer
+from protocol.buffers import FillBuffer
 from protocol.floats import RowSink
 from protocol.vectors import Matrix, as_matrix
 
@@ -85,6 +85,7 @@ class ArtifactReader:
     def __init__(self) -> None:
         self._head = b""
         self._payload: mmap.mmap | None = None
+        self._fill: FillBuffer | None = None
         self._length = 0
         self._filled = 0
         self._searched = 0  # where the search for the embeddings key resumes
@@ -103,14 +104,17 @@ class ArtifactReader:
             if len(self._head) < _HEADER.size:
                 return
             self._length = _check_header(self._head)
-            # Anonymous memory: untouched pages cost nothing, where a bytearray is zeroed first;
-            # and it can be searched in place.
-            self._payload = anonymous_buffer(self._length)
+            # Anonymous memory, backed as it fills (a bytearray is zeroed first), and it can be
+            # searched in place.
+            self._fill = FillBuffer(self._length)
+            self._payload = self._fill.map
             self._rows = RowSink(self._length)
         if self._filled + len(view) > self._length:
             raise ValueError(
                 f"index artifact: header says {self._length} payload bytes, found more"
             )
+        assert self._fill is not None
+        self._fill.reserve(self._filled + len(view))
         target = np.frombuffer(self._payload, dtype=np.uint8)[self._filled :]
         xor_into(view, target, self._filled)
         self._filled += len(view)

@@ -1,15 +1,45 @@
 """Buffers for bodies and downloads of hundreds of MB."""
 
 import mmap
+import sys
+
+# madvise(MADV_POPULATE_WRITE), Linux 5.14+: the constant is missing from older Pythons' mmap.
+_POPULATE_WRITE: int | None = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform == "linux"
+                                      else None)
+_STEP = 8 << 20
 
 
-def anonymous_buffer(size: int) -> mmap.mmap:
-    """``size`` (at least 1) zero bytes of anonymous memory, backed only as they are written.
+class FillBuffer:
+    """``size`` (at least 1) zero bytes of anonymous memory, to be written front to back.
 
-    A bytearray is zeroed in full before use (0.6 s for a 100k-document push). Private, not
-    the shared mapping ``mmap.mmap(-1, size)`` makes by default: shared anonymous pages live
-    in shmem and fault in at about 1.5x the cost (0.55 s against 0.85 s to fill 815 MB here).
+    A bytearray is zeroed in full before use (0.6 s for a 100k-document push). An anonymous
+    map is backed only as it is written, but one page fault at a time costs here about twice
+    what asking the kernel to back a stretch at once does, so :meth:`reserve` backs the memory
+    a step (8 MiB) ahead of the writes: 420 MB filled in 64 KB pieces took 1.7-2.0 s to unmask
+    and parse instead of 2.1-2.6 s. Backing stays that little ahead of the data, so a length
+    announced but never sent costs nothing. The map is private: shared anonymous pages live in
+    shmem and fault in at about 1.5x the cost.
     """
-    if hasattr(mmap, "MAP_PRIVATE"):  # POSIX
-        return mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    return mmap.mmap(-1, max(size, 1))
+
+    def __init__(self, size: int) -> None:
+        if hasattr(mmap, "MAP_PRIVATE"):  # POSIX
+            flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+            self.map = mmap.mmap(-1, max(size, 1), flags=flags)
+        else:
+            self.map = mmap.mmap(-1, max(size, 1))
+        self._backed = 0
+        self._populate = _POPULATE_WRITE
+
+    def reserve(self, end: int) -> None:
+        """About to write up to byte ``end``: back the memory that far and a step beyond."""
+        if self._populate is None or end <= self._backed:
+            return
+        # Whole steps, so that every stretch starts on a page boundary, as madvise needs.
+        want = max(end, self._backed + _STEP)
+        stop = min(len(self.map), -(-want // _STEP) * _STEP)
+        try:
+            self.map.madvise(self._populate, self._backed, stop - self._backed)
+        except (OSError, ValueError):  # an older kernel: plain page faults it is
+            self._populate = None
+            return
+        self._backed = stop

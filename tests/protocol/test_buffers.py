@@ -1,0 +1,58 @@
+"""Fill buffers: zeroed, written front to back, backed only a step ahead of the writes."""
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol import buffers
+from protocol.buffers import FillBuffer
+
+
+@given(st.lists(st.integers(1, 3 << 20), min_size=1, max_size=8))
+def test_pieces_written_front_to_back_read_back(pieces: list[int]) -> None:
+    size = sum(pieces)
+    fill = FillBuffer(size)
+    at = 0
+    for i, n in enumerate(pieces):
+        fill.reserve(at + n)  # ends anywhere, not on page boundaries
+        fill.map[at : at + n] = bytes([i % 251]) * n
+        at += n
+    at = 0
+    for i, n in enumerate(pieces):
+        assert fill.map[at : at + n] == bytes([i % 251]) * n
+        at += n
+
+
+def test_unwritten_bytes_are_zero() -> None:
+    fill = FillBuffer(3 << 20)
+    fill.reserve(10)
+    fill.map[:10] = b"x" * 10
+    assert fill.map[10:] == bytes((3 << 20) - 10)
+
+
+def _resident_bytes() -> int:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * 4096
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_a_length_announced_but_not_sent_is_not_backed() -> None:
+    before = _resident_bytes()
+    fill = FillBuffer(1 << 30)
+    fill.reserve(100)
+    fill.map[:100] = b"x" * 100
+    assert _resident_bytes() - before < 64 << 20  # one step of 8 MiB, not the 1 GiB
+
+
+def test_a_kernel_without_populate_falls_back_to_page_faults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(buffers, "_POPULATE_WRITE", 10**6)  # no such advice: EINVAL
+    fill = FillBuffer(2 << 20)
+    fill.reserve(1 << 20)
+    fill.map[: 1 << 20] = b"y" * (1 << 20)
+    fill.reserve(2 << 20)
+    assert fill.map[:] == b"y" * (1 << 20) + bytes(1 << 20)
