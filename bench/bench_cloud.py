@@ -6,10 +6,10 @@ pre-encoded download files).
     python bench/bench_cloud.py [--sizes 10000 100000] [--dim 384] [--rounds 3] [--no-baseline]
 
 Prints a table and writes ``bench/results/cloud.json``. Each round runs both servers in turn,
-each run with the SDK in a fresh process (after a 100k run, the next one's upload took twice
-as long in the same process); the ratios are the median of the rounds' own ratios, as the
-SDK's own share of a push drifts (8-14 s at 100k across runs on the 2-core machine of the
-recorded results).
+each run with the SDK in a fresh process (in one process, a second 100k run's upload was read
+in 6.6-7.9 s against 3.4-4.6 s for the first); the ratios are the median of the rounds' own
+ratios, as the SDK's own share of a push drifts with the machine (7-14 s at 100k across runs
+on the 2-core machine of the recorded results).
 
 Times are wall-clock seconds of ``SessionIndex.push_index()`` and of
 ``MossClient.session(name)`` in a new client (the resume: token, GET index, GET url, both
