@@ -8,16 +8,18 @@ client that downloads it. Building a version deletes the files of older ones.
 import hashlib
 import logging
 import os
+import queue
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from mock_cloud.store import IndexRecord, NotFound, Store
-from protocol.artifact import IndexArtifact, encode_artifact
+from protocol.artifact import IndexArtifact, artifact_header, artifact_payload
 from protocol.documents import StoredDocument, encode_documents
 from protocol.vectors import Matrix
 
@@ -93,11 +95,18 @@ class DownloadCache:
         artifact = IndexArtifact(name=record.name, model_id=record.model_id,
                                  dimension=record.dimension, embeddings=vectors,
                                  doc_ids=[d.id for d in docs], version=str(record.version))
-        _write_atomically(self.path(record.project, record.name, record.stamp, "index"),
-                          encode_artifact(artifact))
+        with _atomic_file(self.path(record.project, record.name, record.stamp, "index")) as out:
+            out.write(artifact_header(0))  # rewritten below, once the length is known
+            length = 0
+            with _WritingThread(out) as writer:
+                for piece in artifact_payload(artifact):
+                    writer.write(piece)
+                    length += len(piece)
+            out.seek(0)
+            out.write(artifact_header(length))
         del artifact
-        _write_atomically(self.path(record.project, record.name, record.stamp, "data"),
-                          encode_documents(list(docs)))
+        with _atomic_file(self.path(record.project, record.name, record.stamp, "data")) as out:
+            out.write(encode_documents(list(docs)))
         self._evict_older(folder, record.stamp)
         log.debug("built downloads of %r v%d (%d docs) in %.2fs", record.name, record.version,
                   len(docs), time.monotonic() - started)
@@ -133,13 +142,50 @@ class DownloadCache:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    # A reader must never see a half-written file: write beside it, then rename over.
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file to write ``path`` through: a reader never sees a half-written file, as it is
+    written beside ``path`` and renamed over it once complete (and removed on error)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            yield out
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class _WritingThread:
+    """Writes pieces to a file on a thread of its own while the caller makes the next ones:
+    writing releases the GIL and encoding does not, and at 100k documents each took about 2 s
+    (this machine's disk takes 420 MB at about 250 MB/s)."""
+
+    def __init__(self, out: BinaryIO, depth: int = 4) -> None:
+        self._out = out
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mock-cloud-writer", daemon=True)
+
+    def __enter__(self) -> "_WritingThread":
+        self._thread.start()
+        return self
+
+    def write(self, piece: object) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(piece)
+
+    def _run(self) -> None:
+        while (piece := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._out.write(piece)  # type: ignore[arg-type]
+                except BaseException as exc:  # handed to the caller by write() or __exit__
+                    self._error = exc
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc[0] is None:
+            raise self._error

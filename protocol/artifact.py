@@ -7,12 +7,15 @@ compact UTF-8 JSON ``{"name", "version", "model": {"id", "version"}, "dimension"
 """
 
 import mmap
+import secrets
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from protocol._xor import xor_into
@@ -44,24 +47,70 @@ class IndexArtifact:
             )
 
 
-def encode_artifact(artifact: IndexArtifact) -> bytearray:
+def _body(artifact: IndexArtifact, embeddings: object) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": artifact.name,
         "version": artifact.version,
         "model": {"id": artifact.model_id, "version": artifact.model_version},
         "dimension": artifact.dimension,
-        "embeddings": np.ascontiguousarray(artifact.embeddings, dtype=np.float32),
+        "embeddings": embeddings,
         "docIds": artifact.doc_ids,
     }
     if artifact.envelope is not None:
         body["envelope"] = artifact.envelope
     body.update(artifact.extra)
-    payload = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    return body
+
+
+def encode_artifact(artifact: IndexArtifact) -> bytearray:
+    embeddings = np.ascontiguousarray(artifact.embeddings, dtype=np.float32)
+    payload = orjson.dumps(_body(artifact, embeddings), option=orjson.OPT_SERIALIZE_NUMPY)
     # Masked straight into the output: a 100k-document payload is 420 MB, and every copy shows.
     out = bytearray(_HEADER.size + len(payload))
     _HEADER.pack_into(out, 0, MAGIC, FORMAT_VERSION, len(payload))
     xor_into(payload, np.frombuffer(out, dtype=np.uint8)[_HEADER.size :], 0)
     return out
+
+
+def artifact_header(payload_bytes: int) -> bytes:
+    """The 12 bytes before a payload of that length."""
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, payload_bytes)
+
+
+_BATCH_ROWS = 1024
+
+
+def artifact_payload(artifact: IndexArtifact) -> Iterator[npt.NDArray[np.uint8]]:
+    """The masked payload of :func:`encode_artifact`, byte for byte, in pieces of a few MB (a
+    batch of rows each), for writing to a file: the whole payload never exists at once, and
+    a writer can write one piece while the next is encoded. The caller adds the header
+    (:func:`artifact_header`) once it knows the length."""
+    embeddings = np.ascontiguousarray(artifact.embeddings, dtype=np.float32)
+    # Everything but the embeddings, with a token no other value holds in their place: the
+    # text before and after it brackets the rows, which orjson writes the same way batch by
+    # batch as all at once.
+    token = "embeddings-" + secrets.token_hex(16)
+    text = orjson.dumps(_body(artifact, token), option=orjson.OPT_SERIALIZE_NUMPY)
+    quoted = orjson.dumps(token)
+    at = text.find(quoted)
+    if at < 0 or text.find(quoted, at + 1) >= 0:  # cannot happen, short of a chosen token
+        yield np.frombuffer(encode_artifact(artifact), dtype=np.uint8)[_HEADER.size :]
+        return
+    offset = 0
+
+    def masked(data: bytes) -> npt.NDArray[np.uint8]:
+        nonlocal offset
+        out = np.empty(len(data), dtype=np.uint8)
+        xor_into(data, out, offset)
+        offset += len(data)
+        return out
+
+    yield masked(text[:at] + b"[")
+    for start in range(0, len(embeddings), _BATCH_ROWS):
+        rows = orjson.dumps(embeddings[start : start + _BATCH_ROWS],
+                            option=orjson.OPT_SERIALIZE_NUMPY)
+        yield masked((b"," if start else b"") + rows[1:-1])
+    yield masked(b"]" + text[at + len(quoted) :])
 
 
 def decode_artifact(data: bytes | memoryview) -> IndexArtifact:

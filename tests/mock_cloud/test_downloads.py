@@ -6,9 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import mock_cloud.downloads as downloads_module
+import protocol.artifact as artifact_module
 from mock_cloud.downloads import DownloadCache
 from mock_cloud.store import IndexRecord, NotFound, Store
-from protocol import StoredDocument, decode_artifact, decode_documents
+from protocol import IndexArtifact, StoredDocument, decode_artifact, decode_documents
+from protocol.artifact import encode_artifact
 
 
 @pytest.fixture
@@ -60,3 +63,45 @@ def test_url_issuing_does_not_wait_forever_for_a_running_build(cache: DownloadCa
         assert cache.ensure("alpha", "idx", wait_s=0.05) == record.stamp
     assert not cache.path("alpha", "idx", record.stamp, "index").exists()
     assert cache.file("alpha", "idx", record.stamp, "index") is not None
+
+
+def test_the_built_artifact_is_the_encoded_one_byte_for_byte(
+    cache: DownloadCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Written in batches of rows by a thread of its own; the bytes are encode_artifact's.
+    monkeypatch.setattr(artifact_module, "_BATCH_ROWS", 4)
+    record, docs, vectors = put(cache, 11)
+    cache.ensure("alpha", "idx")
+    built = cache.path("alpha", "idx", record.stamp, "index").read_bytes()
+    want = encode_artifact(IndexArtifact("idx", "custom", 3, vectors, [d.id for d in docs]))
+    assert built == bytes(want)
+
+
+def test_a_failed_write_leaves_no_file_behind(
+    cache: DownloadCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record, _, _ = put(cache, 5)
+
+    def broken(*args: object, **kwargs: object) -> Iterator[bytes]:
+        yield b"x" * 10
+        raise OSError("disk full")
+
+    monkeypatch.setattr(downloads_module, "artifact_payload", broken)
+    with pytest.raises(OSError, match="disk full"):
+        cache.ensure("alpha", "idx")
+    folder = cache.path("alpha", "idx", record.stamp, "index").parent
+    assert list(folder.iterdir()) == []
+
+
+def test_the_writing_thread_hands_its_error_to_the_caller() -> None:
+    class Full:
+        def write(self, piece: object) -> None:
+            raise OSError("disk full")
+
+    # Raised by a later write or on leaving the block, whichever comes first.
+    with (
+        pytest.raises(OSError, match="disk full"),
+        downloads_module._WritingThread(Full()) as writer,  # type: ignore[arg-type]
+    ):
+        for _ in range(10):
+            writer.write(b"x")

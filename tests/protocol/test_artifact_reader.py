@@ -16,6 +16,8 @@ from protocol.artifact import (
     ArtifactReader,
     IndexArtifact,
     _decode_payload,
+    artifact_header,
+    artifact_payload,
     encode_artifact,
 )
 
@@ -133,3 +135,25 @@ def test_the_fast_path_reads_every_row_of_the_usual_layout(
         artifact_module._SLICE_BYTES, artifact_module._embeddings = saved, exact
     assert got.embeddings.tobytes() == matrix.tobytes()
     assert got.doc_ids == ids
+
+
+@given(
+    vectors,
+    st.integers(1, 7),
+    st.one_of(st.none(), st.dictionaries(st.text(max_size=3), st.integers(-(2**63), 2**63 - 1),
+                                         max_size=2)),
+    st.dictionaries(st.sampled_from(["zeta", "alpha", "embeddingsx"]), st.text(max_size=4),
+                    max_size=2),
+)
+def test_the_payload_in_pieces_is_the_encoded_payload(
+    rows: list[list[float]], batch: int, envelope: dict | None, extra: dict
+) -> None:
+    matrix = np.array(rows, dtype=np.float32)
+    artifact = IndexArtifact("n", "custom", matrix.shape[1], matrix,
+                             [f"d{i}" for i in range(len(rows))], envelope=envelope, extra=extra)
+    saved, artifact_module._BATCH_ROWS = artifact_module._BATCH_ROWS, batch
+    try:
+        pieces = b"".join(p.tobytes() for p in artifact_payload(artifact))
+    finally:
+        artifact_module._BATCH_ROWS = saved
+    assert artifact_header(len(pieces)) + pieces == bytes(encode_artifact(artifact))
