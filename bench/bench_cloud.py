@@ -40,13 +40,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._cloud import CONTROL_KEY, KEY, PROJECT, settle  # noqa: E402
 from mock_cloud.server import ServerProcess  # noqa: E402
 from mock_cloud.settings import Settings  # noqa: E402
 from protocol.artifact import IndexArtifact, encode_artifact  # noqa: E402
 from protocol.documents import StoredDocument, encode_documents  # noqa: E402
 
-CONTROL_KEY = "bench-control"
-PROJECT, KEY = "bench", "bench-key"
 INDEX = "bench-index"
 # Figures recorded earlier on this machine for the published SDK against a minimal server.
 REFERENCE_S = {"push": {10_000: 0.8, 100_000: 10.0}, "resume": {10_000: 0.84, 100_000: 7.9}}
@@ -267,11 +266,7 @@ def run_mock_cloud(moss: Any, vectors: np.ndarray, work: Path) -> Run:
     with ServerProcess(settings, program=sessionspec_command(),
                        extra_args=["--verbose"]) as server:
         use_server(server.auth_url, server.index_url, work / "home-mock")
-        def settle() -> None:
-            httpx.post(f"{server.base_url}/_mock/settle", headers={"X-Control-Key": CONTROL_KEY},
-                       params={"timeout_s": 600}, timeout=610).raise_for_status()
-
-        out = asyncio.run(push_and_resume(moss, vectors, server.pid, settle))
+        out = asyncio.run(push_and_resume(moss, vectors, server.pid, lambda: settle(server)))
         log = httpx.get(f"{server.base_url}/_mock/requests",
                         headers={"X-Control-Key": CONTROL_KEY}, timeout=60).json()
     push_bytes = sum(e["body_bytes"] for e in log if e["route"] == "/index/push")

@@ -6,7 +6,6 @@ compact UTF-8 JSON ``{"name", "version", "model": {"id", "version"}, "dimension"
 :func:`protocol._xor.xor_mask`.
 """
 
-import mmap
 import secrets
 import struct
 from collections.abc import Iterator
@@ -133,8 +132,7 @@ class ArtifactReader:
 
     def __init__(self) -> None:
         self._head = b""
-        self._payload: mmap.mmap | None = None
-        self._fill: FillBuffer | None = None
+        self._fill: FillBuffer | None = None  # the unmasked payload, once the header is read
         self._length = 0
         self._filled = 0
         self._searched = 0  # where the search for the embeddings key resumes
@@ -146,7 +144,7 @@ class ArtifactReader:
 
     def feed(self, data: bytes | memoryview) -> None:
         view = memoryview(data).cast("B")
-        if self._payload is None:
+        if self._fill is None:
             need = _HEADER.size - len(self._head)
             self._head += bytes(view[:need])
             view = view[need:]
@@ -156,21 +154,19 @@ class ArtifactReader:
             # Anonymous memory, backed as it fills (a bytearray is zeroed first), and it can be
             # searched in place.
             self._fill = FillBuffer(self._length)
-            self._payload = self._fill.map
             self._rows = RowSink(self._length)
         if self._filled + len(view) > self._length:
             raise ValueError(
                 f"index artifact: header says {self._length} payload bytes, found more"
             )
-        assert self._fill is not None
         self._fill.reserve(self._filled + len(view))
-        target = np.frombuffer(self._payload, dtype=np.uint8)[self._filled :]
+        target = np.frombuffer(self._fill.map, dtype=np.uint8)[self._filled :]
         xor_into(view, target, self._filled)
         self._filled += len(view)
         self._advance(final=False)
 
     def finish(self) -> IndexArtifact:
-        if self._payload is None:
+        if self._fill is None:
             raise ValueError(
                 f"index artifact: {len(self._head)} bytes is shorter than its header"
             )
@@ -178,7 +174,7 @@ class ArtifactReader:
             raise ValueError(
                 f"index artifact: header says {self._length} payload bytes, found {self._filled}"
             )
-        payload = memoryview(self._payload)[: self._length]
+        payload = memoryview(self._fill.map)[: self._length]
         self._advance(final=True)
         parsed = None if self._rows is None else self._rows.rows()
         if not self._declined and self._end > 0 and parsed is not None:
@@ -192,9 +188,9 @@ class ArtifactReader:
         return _decode_payload(payload)
 
     def _advance(self, *, final: bool) -> None:
-        if self._declined or self._end >= 0 or self._payload is None:
+        if self._declined or self._end >= 0 or self._fill is None:
             return
-        text, filled = self._payload, self._filled
+        text, filled = self._fill.map, self._filled
         if self._start < 0:
             found = text.find(self._KEY, self._searched, filled)
             if found < 0:
@@ -223,8 +219,8 @@ class ArtifactReader:
 
     def _take(self, start: int, stop: int) -> bool:
         """Parse the rows in ``payload[start:stop]`` after those parsed so far."""
-        assert self._payload is not None and self._rows is not None
-        return self._rows.take(memoryview(self._payload)[start:stop])
+        assert self._fill is not None and self._rows is not None
+        return self._rows.take(memoryview(self._fill.map)[start:stop])
 
 
 def _check_header(head: bytes) -> int:
