@@ -29,12 +29,14 @@ async def read_body(
     request: Request,
     limit: int,
     progress: Callable[[Body, int], Awaitable[None]] | None = None,
+    buffer: Callable[[int], FillBuffer] = FillBuffer,
 ) -> Body:
     """The whole body, refused with 413 as soon as it is known to exceed ``limit``.
 
     ``progress(buffer, filled)`` is awaited after each piece, while the body is still
     arriving (the buffer is the one returned; it may grow between calls when no
-    Content-Length was given)."""
+    Content-Length was given). ``buffer(size)`` makes the buffer of a large body whose length
+    is announced."""
     declared = request.headers.get("content-length")
     size = 0
     if declared is not None:
@@ -47,7 +49,7 @@ async def read_body(
     # Preallocated when the length is known: growing a 800 MB buffer copies it repeatedly. A
     # large one is an anonymous map backed as it fills (see FillBuffer): bytearray(size) zeroes
     # it all first, 0.6 s for a 100k push before a byte was read.
-    fill = FillBuffer(size) if size >= _MAPPED_BYTES else None
+    fill = buffer(size) if size >= _MAPPED_BYTES else None
     buf: Body = fill.map if fill is not None else bytearray(size)
     filled = 0
     async for chunk in request.stream():

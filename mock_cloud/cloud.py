@@ -17,6 +17,7 @@ from mock_cloud.settings import Settings
 from mock_cloud.signing import Signer
 from mock_cloud.store import IndexRecord, Store
 from protocol.documents import StoredDocument
+from protocol.rowhelper import RowHelper
 from protocol.vectors import Matrix
 
 # A build waits at most this long for the answer to go out (a client that hangs up never
@@ -58,6 +59,12 @@ class MockCloud:
         self.log = RequestLog()
         self.faults = Faults()
         self.telemetry = Telemetry()
+        # Started by the first large push, or at once by start_helpers().
+        self.row_helper = RowHelper()
+
+    def start_helpers(self) -> None:
+        """Start the push parser's helper process now rather than on the first large push."""
+        self.row_helper.start()
 
     def upload_path(self, job_id: str) -> Path:
         return self.uploads_dir / f"{job_id}.bin"
@@ -97,5 +104,6 @@ class MockCloud:
         self.telemetry.clear()
 
     def close(self) -> None:
+        self.row_helper.close()
         self.background.close()
         self.store.close()

@@ -111,7 +111,7 @@ async def push_index(request: Request, project: Project, cloud: Cloud,
     """Create or replace an index with every document and its embedding, in one transaction."""
     started = time.monotonic()
     declared = request.headers.get("content-length", "")
-    reader = PushReader(int(declared) if declared.isdigit() else 0)
+    reader = PushReader(int(declared) if declared.isdigit() else 0, cloud.row_helper)
 
     async def progress(buf: Body, filled: int) -> None:
         # Parsing overlaps the upload: the client keeps sending into the socket buffer while
@@ -119,20 +119,27 @@ async def push_index(request: Request, project: Project, cloud: Cloud,
         if reader.scan(buf, filled):
             reader.parse(buf)
 
-    body = await read_body(request, cloud.settings.max_body_bytes, progress)
+    try:
+        body = await read_body(request, cloud.settings.max_body_bytes, progress, reader.buffer)
+    except BaseException:
+        reader.close()
+        raise
     size = len(body)
     read = time.monotonic()
 
     def apply() -> dict[str, Any]:
         nonlocal body
-        push = reader.finish(body)
+        try:
+            push = reader.finish(body)
+        finally:
+            reader.close()
         del body  # the decoded documents are what matters from here; free ~1 GB early
         decoded = time.monotonic()
         record = cloud.store.replace_index(project, push.index_name, push.model_id, push.docs,
                                            push.embeddings)
         log.debug("push %r: %d docs, %d bytes: read and parse %.2fs, decode %.2fs, "
-                  "store %.2fs", push.index_name, len(push.docs), size, read - started,
-                  decoded - read, time.monotonic() - decoded)
+                  "store %.2fs; rows parsed by %s", push.index_name, len(push.docs), size,
+                  read - started, decoded - read, time.monotonic() - decoded, reader.helped)
         return _completed_job(cloud, project, record, "push", answered,
                               (record, push.docs, push.embeddings))
 

@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     app = create_app(settings)
+    app.state.cloud.start_helpers()
     host, port = sock.getsockname()[:2]
     base = f"http://{host}:{port}"
     print(f"export MOSS_AUTH_URL={base}/auth/token")

@@ -207,6 +207,10 @@ class Store:
         self._connections_lock = threading.Lock()
         self._closed = False
         conn = self._conn()
+        # Only a new file takes it. A commit writes each changed page to the WAL with its own
+        # call: 10k documents of 384 dimensions committed in 0.13 s with 4 KB pages and in
+        # 0.013 s with 64 KB ones.
+        conn.execute("PRAGMA page_size=65536")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
         self._projects: dict[str, str] = dict(conn.execute("SELECT id, key FROM projects"))

@@ -16,9 +16,11 @@ import msgspec
 import numpy as np
 import orjson
 
+from protocol.buffers import FillBuffer
 from protocol.documents import StoredDocument
 from protocol.floats import RowSink, parse_rows
 from protocol.names import validate_index_name
+from protocol.rowhelper import RowHelper
 from protocol.vectors import Matrix, as_matrix
 
 MetadataValue = str | int | float | bool
@@ -165,8 +167,10 @@ class PushReader:
     # push from the published SDK took 7.0 s to read and parse, with 1 MB 6.2 s.
     BATCH_BYTES = 1 << 20
 
-    def __init__(self, expected_bytes: int) -> None:
+    def __init__(self, expected_bytes: int, helper: RowHelper | None = None) -> None:
         self._sink = RowSink(expected_bytes)
+        # Parsing on another core (see protocol.rowhelper), when a helper is free for it.
+        self._lease = helper.lease(expected_bytes) if helper is not None else None
         self._declined = expected_bytes <= 0  # no length given: nothing to size the rows by
         self._spans: list[tuple[int, int]] = []  # [start, stop) of each embedding, in order
         self._parsed = 0  # spans parsed so far
@@ -201,22 +205,49 @@ class PushReader:
         if self._declined or self._parsed == len(self._spans):
             return
         spans = self._spans[self._parsed :]
-        with memoryview(body) as view:
-            pieces: list[bytes | memoryview] = [b","] * (2 * len(spans) + 1)
-            pieces[0], pieces[-1] = b"[", b"]"
-            pieces[1::2] = [view[s:e] for s, e in spans]
-            text = b"".join(pieces)  # the one copy: [[...],[...]]
-            del pieces
-        # Each span runs from a "[" to the first "]" after it (see scan), as take(rows=) needs.
-        self._declined = not self._sink.take(text, rows=len(spans))
+        if self._lease is not None:
+            self._lease.submit(spans)
+        else:
+            with memoryview(body) as view:
+                pieces: list[bytes | memoryview] = [b","] * (2 * len(spans) + 1)
+                pieces[0], pieces[-1] = b"[", b"]"
+                pieces[1::2] = [view[s:e] for s, e in spans]
+                text = b"".join(pieces)  # the one copy: [[...],[...]]
+                del pieces
+            # Each span runs from a "[" to the first "]" after it (see scan), as take(rows=)
+            # needs.
+            self._declined = not self._sink.take(text, rows=len(spans))
         self._parsed, self._waiting = len(self._spans), 0
+
+    def buffer(self, size: int) -> FillBuffer:
+        """The buffer for a body of ``size`` bytes (see :func:`mock_cloud.bodies.read_body`):
+        one the helper can read, when there is one."""
+        return self._lease.buffer(size) if self._lease is not None else FillBuffer(size)
+
+    def close(self) -> None:
+        """Done with the body, decoded or not: give the helper back."""
+        if self._lease is not None:
+            self._lease.release()
+
+    @property
+    def helped(self) -> str:
+        """Who parsed the rows, for the server's log."""
+        if self._lease is None:
+            return "the server"
+        return f"the helper ({self._lease.helped} of {self._lease.batches} batches)"
 
     def finish(self, body: Body) -> PushBody:
         """The push, once ``body`` holds all of it; raises ``ValueError`` as
         :func:`decode_push` does."""
         self.scan(body, len(body))
         self.parse(body)
-        rows = None if self._declined else self._sink.rows()
+        if self._declined:
+            rows = None
+        elif self._lease is not None:
+            rows = self._lease.rows()
+            self._lease.release()
+        else:
+            rows = self._sink.rows()
         if rows is not None and len(rows) == len(self._spans):
             try:
                 wire = _numbered_decoder.decode(self._numbered(body))

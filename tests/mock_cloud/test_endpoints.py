@@ -205,13 +205,17 @@ def test_bodies_of_several_megabytes_arrive_whole(cloud: Cloud) -> None:
     from mock_cloud.bodies import _MAPPED_BYTES
     from protocol import StoredDocument, UploadBlob, encode_upload
     from protocol.push import PushBody, encode_push
+    from protocol.rowhelper import MIN_BYTES
 
     rng = np.random.default_rng(7)
-    vectors = rng.standard_normal((2500, 128)).astype(np.float32)
-    docs = [StoredDocument(f"d{i}", f"text {i}", {"k": str(i)}) for i in range(2500)]
+    vectors = rng.standard_normal((3000, 128)).astype(np.float32)
+    docs = [StoredDocument(f"d{i}", f"text {i}", {"k": str(i)}) for i in range(3000)]
     body = encode_push(PushBody("big", None, docs, vectors))
-    assert len(body) > 2 * _MAPPED_BYTES
+    assert len(body) > max(2 * _MAPPED_BYTES, MIN_BYTES)
+    helper = cloud.server.app.state.cloud.row_helper
+    parsed = helper.batches_parsed
     assert cloud.call("POST", "/index/push", content=body).status_code == 200
+    assert helper.batches_parsed > parsed  # the push's rows went through the helper process
     cloud.control("POST", "/settle")
     artifact = decode_artifact(cloud.http.get(cloud.call("GET", "/index/big/url")
                                               .json()["indexUrl"]).content)
@@ -221,13 +225,13 @@ def test_bodies_of_several_megabytes_arrive_whole(cloud: Cloud) -> None:
     more = [{"id": f"e{i}", "text": "t", "embedding": vectors[i].tolist()} for i in range(1500)]
     added = cloud.call("POST", "/index/big/docs", json={"docs": more})
     assert added.status_code == 200, added.text
-    assert cloud.call("GET", "/index/big").json()["document_count"] == 4000
+    assert cloud.call("GET", "/index/big").json()["document_count"] == 4500
 
     blob = encode_upload(UploadBlob(docs, vectors))
     assert len(blob) > _MAPPED_BYTES
     init = cloud.call("POST", "/index/init", json={
-        "indexName": "up", "modelId": "custom", "docCount": 2500, "dimension": 128}).json()
+        "indexName": "up", "modelId": "custom", "docCount": 3000, "dimension": 128}).json()
     assert httpx.put(init["presignedUrl"], content=blob).status_code == 200
     assert cloud.call("POST", f"/index/{init['jobId']}/confirm", json={}).json()["status"] == (
         "completed")
-    assert cloud.call("GET", "/index/up").json()["document_count"] == 2500
+    assert cloud.call("GET", "/index/up").json()["document_count"] == 3000

@@ -251,3 +251,29 @@ def test_get_docs_by_ids_in_stored_order(store: Store) -> None:
     found = store.get_docs("alpha", "idx", ["z", "a,comma", "missing", 'q"uote'])
     assert [d.id for d in found] == ['q"uote', "a,comma", "z"]
     assert store.get_docs("alpha", "idx", []) == []
+
+
+def test_a_new_store_has_large_pages_and_an_older_file_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    fresh = Store(tmp_path / "new")
+    assert fresh._conn().execute("PRAGMA page_size").fetchone()[0] == 65536
+    fresh.close()
+
+    # A data dir made with SQLite's default pages keeps them, and its data.
+    older = tmp_path / "old"
+    Store(older).close()
+    (older / "index.sqlite3").unlink()
+    with sqlite3.connect(older / "index.sqlite3") as conn:
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE early (x)")
+    opened = Store(older)
+    opened.upsert_project("alpha", "ka")
+    docs, vectors = docs_and_vectors(50)
+    opened.replace_index("alpha", "idx", None, docs, vectors)
+    assert opened._conn().execute("PRAGMA page_size").fetchone()[0] == 4096
+    opened.close()
+    reopened = Store(older)
+    assert reopened.load_vectors("alpha", "idx")[1].tobytes() == vectors.tobytes()
+    reopened.close()
