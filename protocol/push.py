@@ -159,6 +159,10 @@ class PushReader:
     number, which proves that the parsed spans were exactly the documents' embeddings, in
     order. On any other layout or any doubt it decodes the whole body with
     :func:`decode_push`, which also words the errors.
+
+    Given a :class:`~protocol.rowhelper.RowHelper` that is free, the body goes into memory
+    the helper process maps, and the batches are parsed there while this process reads on
+    (see :mod:`protocol.rowhelper`). :meth:`close` must follow, decoded or not.
     """
 
     _KEY = b'{"embedding":['

@@ -195,7 +195,9 @@ class Lease:
     # --- the exchange ------------------------------------------------------------------------
     def _open(self, first: tuple[int, int]) -> bool:
         """Size the matrix from the first row and send the helper both memory files."""
-        assert self._body is not None and self._body.fd is not None
+        if self._body is None or self._body.fd is None:  # the body is not in buffer()
+            self._failed = True
+            return False
         start, stop = first
         dimension = bytes(self._body.map[start:stop]).count(b",") + 1
         if stop - start <= 2:  # "[]": the exact path words the error
