@@ -14,7 +14,9 @@ on the 2-core machine of the recorded results).
 Times are wall-clock seconds of ``SessionIndex.push_index()`` and of
 ``MossClient.session(name)`` in a new client (the resume: token, GET index, GET url, both
 downloads, load). Server memory is the peak RSS
-(VmHWM) of the server process during each phase.
+(VmHWM) of the server process during each phase; the push's ``push_helper_memory`` adds its
+parser helper process's peak (mostly the body's pages, mapped from the server) and its own
+memory after the push.
 """
 
 import argparse
@@ -101,17 +103,28 @@ def reset_peak(pid: int) -> None:
             Path(f"/proc/{each}/clear_refs").write_text("5")
 
 
+def _status_mb(pid: int, field: str) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def peak_mb(pid: int) -> float | None:
-    """The sum of the server's processes' peaks: memory they share counts in each."""
-    peaks = []
-    for each in server_pids(pid):
-        try:
-            for line in Path(f"/proc/{each}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks.append(int(line.split()[1]) / 1024)
-        except OSError:
-            continue
-    return sum(peaks) if peaks else None
+    """The server process's peak resident memory."""
+    return _status_mb(pid, "VmHWM")
+
+
+def helper_mb(pid: int) -> dict[str, float]:
+    """The server's child processes (its push parser's helper): their peak resident memory,
+    which counts the pages of the body they map from the server, and their own memory."""
+    helpers = server_pids(pid)[1:]
+    peaks = [_status_mb(each, "VmHWM") or 0.0 for each in helpers]
+    own = [_status_mb(each, "RssAnon") or 0.0 for each in helpers]
+    return {"helper_peak_mb": sum(peaks), "helper_own_mb": sum(own)} if helpers else {}
 
 
 # --- the minimal server ---------------------------------------------------------------------
@@ -229,6 +242,7 @@ async def push_and_resume(moss: Any, vectors: np.ndarray, pid: int,
     result = await session.push_index()
     push_s = time.perf_counter() - started
     peak_push = peak_mb(pid)
+    helper_push = helper_mb(pid)
     probe = vectors[n // 2].tolist()
     before = await session.query("", moss.QueryOptions(embedding=probe, top_k=3))
     await session.close()
@@ -257,6 +271,7 @@ async def push_and_resume(moss: Any, vectors: np.ndarray, pid: int,
     await settled_client.close()
     return {"add_docs_s": add_s, "push_s": push_s, "resume_s": resume_s,
             "resume_settled_s": resume_settled_s, "peak_push": peak_push,
+            "helper_push": helper_push,
             "peak_resume": peak_resume, "doc_count": count, "push_job": result.job_id,
             "same_top3_after_resume": same}
 
@@ -288,6 +303,7 @@ def run_mock_cloud(moss: Any, vectors: np.ndarray, work: Path) -> Run:
     detail = {
         "add_docs_s": out["add_docs_s"],
         "same_top3_after_resume": out["same_top3_after_resume"],
+        "push_helper_memory": out["helper_push"],
         # The first of each (the push and the resume right after it), not the settled resume.
         "server_ms": {route: ms for route, ms in reversed(
             [(f"{e['method']} {e['route']}", e["duration_ms"]) for e in log
