@@ -93,6 +93,19 @@ def run(args: argparse.Namespace) -> int:
         return 1
     app = create_app(settings)
     app.state.cloud.start_helpers()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           lifespan="off", timeout_graceful_shutdown=10))
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
+    # handler that was installed before it: these make that a normal return, so the store is
+    # closed and the exit status is 0. Installed before the ready line, since a signal sent as
+    # soon as it appears may arrive before uvicorn has installed its own: it still stops.
+    stopped_by: list[int] = []
+
+    def stop(sig: int, _frame: object) -> None:
+        stopped_by.append(sig)
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     host, port = sock.getsockname()[:2]
     base = f"http://{host}:{port}"
     print(f"export MOSS_AUTH_URL={base}/auth/token")
@@ -101,14 +114,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"# mock cloud on {base}, data in {settings.data_dir}, projects: "
           f"{', '.join(sorted(projects)) or 'none (add one with --project ID:KEY)'}"
           f"{', control API on' if settings.control_key else ''}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="off", timeout_graceful_shutdown=10))
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
-    # handler that was installed before it: these make that a normal return, so the store is
-    # closed and the exit status is 0.
-    stopped_by: list[int] = []
-    previous = {sig: signal.signal(sig, lambda sig, _: stopped_by.append(sig))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])
     finally:

@@ -89,6 +89,30 @@ def test_serve_prints_exports_persists_projects_and_stops_on_sigterm(tmp_path: P
         again.stop()
 
 
+def test_a_sigterm_sent_as_soon_as_serve_is_ready_stops_it(tmp_path: Path) -> None:
+    # The ready line used to come before the signal handlers: a SIGTERM sent at once was
+    # swallowed and the server ran on until killed.
+    for attempt in range(3):
+        server = ServerProcess(Settings(tmp_path / str(attempt), {"p": "k"})).start()
+        assert server.stop(timeout_s=15) == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc")
+def test_serve_starts_the_push_parser_helper_and_stops_it_with_itself(tmp_path: Path) -> None:
+    def children(pid: int) -> list[int]:
+        return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+
+    server = ServerProcess(Settings(tmp_path, {"p": "k"})).start()
+    try:
+        helpers = [child for child in children(server.pid)
+                   if "protocol.rowhelper" in Path(f"/proc/{child}/cmdline").read_text()]
+        assert len(helpers) == 1
+    finally:
+        assert server.stop() == 0
+    assert not Path(f"/proc/{helpers[0]}").exists()  # exited and reaped, not left behind
+
+
 def test_keys_that_look_like_options_reach_the_server(tmp_path: Path) -> None:
     # Random control keys (secrets.token_urlsafe) start with "-" one time in 64; passed as a
     # separate argument, argparse took such a key for an option and the server exited.
