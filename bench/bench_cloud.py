@@ -315,9 +315,12 @@ def run_mock_cloud(moss: Any, vectors: np.ndarray, work: Path) -> Run:
     if timing:
         detail["push_phases_s"] = dict(zip(("read_and_parse", "decode", "store"),
                                            map(float, timing.groups()), strict=True))
-    parsed_by = re.search(r"rows parsed by (.+)", server_log)
+    parsed_by = re.search(r"rows parsed by (.+?), \d+ bytes", server_log)
     if parsed_by:
         detail["rows_parsed_by"] = parsed_by.group(1)
+    kept = re.search(r"(\d+) bytes of their text kept", server_log)
+    if kept:
+        detail["embedding_text_kept_bytes"] = int(kept.group(1))
     built = re.search(r"built downloads of .* in ([\d.]+)s", server_log)
     if built:
         detail["download_build_s"] = float(built.group(1))

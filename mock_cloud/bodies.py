@@ -25,31 +25,40 @@ Body = bytearray | mmap.mmap
 _MAPPED_BYTES = 1 << 20
 
 
-async def read_body(
-    request: Request,
-    limit: int,
-    progress: Callable[[Body, int], Awaitable[None]] | None = None,
-    buffer: Callable[[int], FillBuffer] = FillBuffer,
-) -> Body:
-    """The whole body, refused with 413 as soon as it is known to exceed ``limit``.
-
-    ``progress(buffer, filled)`` is awaited after each piece, while the body is still
-    arriving (the buffer is the one returned; it may grow between calls when no
-    Content-Length was given). ``buffer(size)`` makes the buffer of a large body whose length
-    is announced."""
+def declared_length(request: Request, limit: int) -> int:
+    """The Content-Length (0 if none), refused with 413 if it exceeds ``limit``."""
     declared = request.headers.get("content-length")
+    if declared is None:
+        return 0
+    try:
+        size = int(declared)
+    except ValueError:
+        raise HTTPException(400, "Content-Length: not a number") from None
+    if size > limit:
+        raise too_large(limit)
+    return size
+
+
+async def stream_body(request: Request, limit: int, feed: Callable[[bytes], None]) -> int:
+    """Hand the body to ``feed`` a piece at a time, as it arrives, refused with 413 as soon
+    as it is known to exceed ``limit``; its length."""
+    declared_length(request, limit)
     size = 0
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise HTTPException(400, "Content-Length: not a number") from None
+    async for chunk in request.stream():
+        size += len(chunk)
         if size > limit:
             raise too_large(limit)
+        feed(chunk)
+    return size
+
+
+async def read_body(request: Request, limit: int) -> Body:
+    """The whole body, refused with 413 as soon as it is known to exceed ``limit``."""
+    size = declared_length(request, limit)
     # Preallocated when the length is known: growing a 800 MB buffer copies it repeatedly. A
     # large one is an anonymous map backed as it fills (see FillBuffer): bytearray(size) zeroes
     # it all first, 0.6 s for a 100k push before a byte was read.
-    fill = buffer(size) if size >= _MAPPED_BYTES else None
+    fill = FillBuffer(size) if size >= _MAPPED_BYTES else None
     buf: Body = fill.map if fill is not None else bytearray(size)
     filled = 0
     async for chunk in request.stream():
@@ -65,8 +74,6 @@ async def read_body(
                 buf = bytearray(buf[:filled])
             buf[filled:] = chunk
         filled = end
-        if progress is not None:
-            await progress(buf, filled)
     if filled < len(buf):
         if isinstance(buf, mmap.mmap):
             return bytearray(buf[:filled])

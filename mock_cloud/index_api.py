@@ -22,7 +22,14 @@ from fastapi import (
 from fastapi.concurrency import run_in_threadpool
 
 from mock_cloud.auth import Cloud, Project, TokenProject
-from mock_cloud.bodies import Body, json_body, parse_json, read_body, strict_json, validate
+from mock_cloud.bodies import (
+    json_body,
+    parse_json,
+    read_body,
+    stream_body,
+    strict_json,
+    validate,
+)
 from mock_cloud.cloud import MockCloud
 from mock_cloud.signing import encode_blob_id
 from mock_cloud.store import IndexRecord, JobRecord, NotFound, check_documents
@@ -112,34 +119,26 @@ async def push_index(request: Request, project: Project, cloud: Cloud,
     started = time.monotonic()
     declared = request.headers.get("content-length", "")
     reader = PushReader(int(declared) if declared.isdigit() else 0, cloud.row_helper)
-
-    async def progress(buf: Body, filled: int) -> None:
-        # Parsing overlaps the upload: the client keeps sending into the socket buffer while
-        # a batch is parsed, as long as batches are small beside that buffer (see BATCH_BYTES).
-        if reader.scan(buf, filled):
-            reader.parse(buf)
-
     try:
-        body = await read_body(request, cloud.settings.max_body_bytes, progress, reader.buffer)
+        # Decoded as it arrives, and never kept whole (see PushReader).
+        size = await stream_body(request, cloud.settings.max_body_bytes, reader.feed)
     except BaseException:
         reader.close()
         raise
-    size = len(body)
     read = time.monotonic()
 
     def apply() -> dict[str, Any]:
-        nonlocal body
         try:
-            push = reader.finish(body)
+            push = reader.finish()
         finally:
             reader.close()
-        del body  # the decoded documents are what matters from here; free ~1 GB early
         decoded = time.monotonic()
         record = cloud.store.replace_index(project, push.index_name, push.model_id, push.docs,
                                            push.embeddings)
         log.debug("push %r: %d docs, %d bytes: read and parse %.2fs, decode %.2fs, "
-                  "store %.2fs; rows parsed by %s", push.index_name, len(push.docs), size,
-                  read - started, decoded - read, time.monotonic() - decoded, reader.helped)
+                  "store %.2fs; rows parsed by %s, %d bytes of their text kept",
+                  push.index_name, len(push.docs), size, read - started, decoded - read,
+                  time.monotonic() - decoded, reader.helped, reader.kept_text_bytes)
         return _completed_job(cloud, project, record, "push", answered,
                               (record, push.docs, push.embeddings))
 

@@ -7,7 +7,6 @@ rectangular array of finite numbers; on anything else it returns ``None`` and th
 path (Python floats, :func:`protocol.vectors.as_matrix`) parses again and names the problem.
 """
 
-import mmap
 from collections.abc import Sequence
 
 import msgspec
@@ -74,26 +73,6 @@ def _parse_array(
     else:
         return None
     return out if _fill(parser or simdjson.Parser(), chunk, out, rows + 1) else None
-
-
-def parse_spans(
-    body: Buffer | mmap.mmap,
-    spans: Sequence[tuple[int, int]],
-    into: Matrix,
-    parser: simdjson.Parser,
-) -> bool:
-    """Parse rows ``body[start:stop]`` (each ``[f, ...]``, cut at the first ``]`` after its
-    ``[``, as :meth:`RowSink.take` with ``rows`` needs) into ``into``, which has one row per
-    span; False unless each is a flat list of ``into.shape[1]`` finite numbers."""
-    with memoryview(body) as view:
-        pieces: list[bytes | memoryview] = [b","] * (2 * len(spans) + 1)
-        pieces[0], pieces[-1] = b"[", b"]"
-        pieces[1::2] = [view[s:e] for s, e in spans]
-        text = b"".join(pieces)  # the one copy: [[...],[...]]
-        del pieces
-    if len(into) != len(spans):
-        return False
-    return _parse_array(text, len(spans), into.shape[1], into, parser) is not None
 
 
 class RowSink:

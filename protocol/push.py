@@ -7,7 +7,6 @@ again with every embedding as a list of floats, which names the bad field exactl
 those of :class:`protocol.models.PushRequest`, which documents the body in the OpenAPI schema.
 """
 
-import mmap
 import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -16,15 +15,13 @@ import msgspec
 import numpy as np
 import orjson
 
-from protocol.buffers import FillBuffer
 from protocol.documents import StoredDocument
 from protocol.floats import RowSink, parse_rows
 from protocol.names import validate_index_name
-from protocol.rowhelper import RowHelper
+from protocol.rowhelper import Batch, RowHelper, canonical
 from protocol.vectors import Matrix, as_matrix
 
 MetadataValue = str | int | float | bool
-Body = bytearray | mmap.mmap  # a push body as the server holds it while it arrives
 E = TypeVar("E", list[float], msgspec.Raw, int)
 
 
@@ -149,89 +146,115 @@ def _documents(body: _WireBody[E]) -> list[StoredDocument]:
 
 
 class PushReader:
-    """Decodes a push body while it uploads, so that parsing overlaps the transfer (the
-    published SDK sends 820 MB for 100k documents).
+    """Decodes a push body while it uploads, without keeping it whole (the published SDK sends
+    820 MB for 100k documents).
 
-    The server keeps filling one buffer with the body; :meth:`scan` finds the embeddings
-    complete so far in the layout the published SDK writes (sorted keys, so every document
-    starts ``{"embedding":[``), and :meth:`parse` parses those found, about 1 MB at a time.
-    :meth:`finish` then decodes the rest of the body with each embedding replaced by its
-    number, which proves that the parsed spans were exactly the documents' embeddings, in
-    order. On any other layout or any doubt it decodes the whole body with
-    :func:`decode_push`, which also words the errors.
+    :meth:`feed` takes the body a piece at a time and finds the embeddings in the layout the
+    published SDK writes (sorted keys, so every document starts ``{"embedding":[``). They are
+    parsed in batches of about 1 MB while the text around them is kept. :meth:`finish` then
+    decodes that text with embedding ``i`` replaced by the number ``i``, which proves that the
+    batches held exactly the documents' embeddings, in order.
 
-    Given a :class:`~protocol.rowhelper.RowHelper` that is free, the body goes into memory
-    the helper process maps, and the batches are parsed there while this process reads on
-    (see :mod:`protocol.rowhelper`). :meth:`close` must follow, decoded or not.
+    A batch's text is dropped once it is known to be exactly how its rows print
+    (:func:`protocol.rowhelper.canonical`, which the helper process checks): the body can then
+    be rebuilt byte for byte. On any other layout or any doubt, :meth:`finish` rebuilds it and
+    decodes it whole with :func:`decode_push`, which also words the errors.
+
+    Not keeping the body saves more than its memory: on a VM whose host backs memory on first
+    touch, touching 820 MB took seconds. Given a :class:`~protocol.rowhelper.RowHelper` that
+    is free, the batches are parsed in its process while this one reads on; without one they
+    are parsed here and their text kept. :meth:`close` must follow, decoded or not.
     """
 
     _KEY = b'{"embedding":['
-    # Parsing holds the GIL, so the server reads nothing meanwhile and the client can only get
-    # as far ahead as the socket buffer (a few MB on loopback). With batches of 8 MB a 100k
-    # push from the published SDK took 7.0 s to read and parse, with 1 MB 6.2 s.
+    # Parsing holds the GIL, so without a helper the server reads nothing meanwhile, and the
+    # client can only get as far ahead as the socket buffer (a few MB on loopback). With batches
+    # of 8 MB a 100k push from the published SDK took 7.0 s to read and parse, with 1 MB 6.2 s.
     BATCH_BYTES = 1 << 20
 
     def __init__(self, expected_bytes: int, helper: RowHelper | None = None) -> None:
         self._sink = RowSink(expected_bytes)
         # Parsing on another core (see protocol.rowhelper), when a helper is free for it.
         self._lease = helper.lease(expected_bytes) if helper is not None else None
-        self._declined = expected_bytes <= 0  # no length given: nothing to size the rows by
-        self._spans: list[tuple[int, int]] = []  # [start, stop) of each embedding, in order
-        self._parsed = 0  # spans parsed so far
-        self._waiting = 0  # bytes in spans found and not parsed
-        self._searched = 0
+        # With no length given nothing sizes the rows: the body is kept as it comes.
+        self._whole: list[bytes] | None = [] if expected_bytes <= 0 else None
+        self._failed = False  # a batch was refused: finish() decodes the rebuilt body
+        self._window = bytearray()  # bytes fed and not yet moved to _pieces or a batch
+        self._searched = 0  # where in the window to look for the next embedding
+        self._pieces: list[bytes | int] = []  # the body: its text, and embedding i as i
+        self._batches: list[Batch] = []
+        self._batch = bytearray()  # the batch being gathered: "[" row "," row "," ...
+        self._rows = 0  # embeddings found
+        self._first_row: bytes | None = None
 
-    def scan(self, body: Body, filled: int) -> bool:
-        """Find the embeddings complete in ``body[:filled]``; True when enough of them wait
-        for :meth:`parse`."""
-        if self._declined:
-            return False
-        key, at = self._KEY, self._searched
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
+        """The next bytes of the body."""
+        if self._whole is not None:
+            self._whole.append(bytes(chunk))
+            return
+        window = self._window
+        window += chunk
+        key, at, consumed = self._KEY, self._searched, 0
         while True:
-            found = body.find(key, at, filled)
+            found = window.find(key, at)
             if found < 0:
-                self._searched = max(at, filled - len(key) + 1)
+                at = max(at, len(window) - len(key) + 1)
                 break
             start = found + len(key) - 1
             # Rows of numbers hold no "]": the first one closes the embedding (else the parse
             # fails and the exact path decides).
-            close = body.find(b"]", start, filled)
+            close = window.find(b"]", start)
             if close < 0:
-                self._searched = found
+                at = found
                 break
-            self._spans.append((start, close + 1))
-            self._waiting += close + 1 - start
-            at = close + 1
-        return self._waiting >= self.BATCH_BYTES
+            stop = close + 1
+            self._pieces += (bytes(window[consumed:start]), self._rows)
+            self._batch += b"[" if not self._batch else b""
+            self._batch += window[start:stop]
+            self._batch += b","
+            if self._first_row is None:
+                self._first_row = bytes(window[start:stop])
+            self._rows += 1
+            consumed = at = stop
+            if len(self._batch) >= self.BATCH_BYTES:
+                self._close_batch()
+        del window[:consumed]
+        self._searched = max(at - consumed, 0)
 
-    def parse(self, body: Body) -> None:
-        """Parse the embeddings found and not parsed yet."""
-        if self._declined or self._parsed == len(self._spans):
-            return
-        spans = self._spans[self._parsed :]
-        if self._lease is not None:
-            self._lease.submit(spans)
-        else:
-            with memoryview(body) as view:
-                pieces: list[bytes | memoryview] = [b","] * (2 * len(spans) + 1)
-                pieces[0], pieces[-1] = b"[", b"]"
-                pieces[1::2] = [view[s:e] for s, e in spans]
-                text = b"".join(pieces)  # the one copy: [[...],[...]]
-                del pieces
-            # Each span runs from a "[" to the first "]" after it (see scan), as take(rows=)
-            # needs.
-            self._declined = not self._sink.take(text, rows=len(spans))
-        self._parsed, self._waiting = len(self._spans), 0
-
-    def buffer(self, size: int) -> FillBuffer:
-        """The buffer for a body of ``size`` bytes (see :func:`mock_cloud.bodies.read_body`):
-        one the helper can read, when there is one."""
-        return self._lease.buffer(size) if self._lease is not None else FillBuffer(size)
+    def finish(self) -> PushBody:
+        """The push, once :meth:`feed` has had all of it; raises ``ValueError`` as
+        :func:`decode_push` does."""
+        if self._whole is not None:
+            return decode_push(b"".join(self._whole))
+        self._close_batch()
+        self._pieces.append(bytes(self._window))
+        self._window = bytearray()
+        rows = None
+        if not self._failed:
+            rows = self._lease.rows(self._rows) if self._lease is not None else self._sink.rows()
+        if rows is not None and len(rows) == self._rows:
+            numbered = b"".join(p if isinstance(p, bytes) else b"%d" % p for p in self._pieces)
+            try:
+                wire = _numbered_decoder.decode(numbered)
+            except msgspec.MsgspecError:
+                wire = None
+            # Document i's embedding decoded as i, for every i: each batch row was exactly
+            # one document's embedding value, in order, and no document kept another.
+            if wire is not None and len(wire.docs) == len(rows) and all(
+                doc.embedding == i for i, doc in enumerate(wire.docs)
+            ):
+                return PushBody(wire.indexName, wire.modelId, _documents(wire), rows)
+        return decode_push(self._rebuilt())
 
     def close(self) -> None:
         """Done with the body, decoded or not: give the helper back."""
         if self._lease is not None:
             self._lease.release()
+
+    @property
+    def kept_text_bytes(self) -> int:
+        """Bytes of embedding text still held (dropped once known to print back the same)."""
+        return sum(len(b.text) for b in self._batches if b.text is not None) + len(self._batch)
 
     @property
     def helped(self) -> str:
@@ -240,40 +263,33 @@ class PushReader:
             return "the server"
         return f"the helper ({self._lease.helped} of {self._lease.batches} batches)"
 
-    def finish(self, body: Body) -> PushBody:
-        """The push, once ``body`` holds all of it; raises ``ValueError`` as
-        :func:`decode_push` does."""
-        self.scan(body, len(body))
-        self.parse(body)
-        if self._declined:
-            rows = None
-        elif self._lease is not None:
-            rows = self._lease.rows()
-            self._lease.release()
+    def _close_batch(self) -> None:
+        if not self._batch:
+            return
+        self._batch[-1:] = b"]"
+        first = self._batches[-1].first + self._batches[-1].rows if self._batches else 0
+        batch = Batch(first, self._rows - first, bytes(self._batch))
+        self._batch = bytearray()
+        self._batches.append(batch)
+        if self._failed:
+            return
+        if self._lease is not None:
+            assert self._first_row is not None
+            self._lease.submit(batch, self._first_row)
         else:
-            rows = self._sink.rows()
-        if rows is not None and len(rows) == len(self._spans):
-            try:
-                wire = _numbered_decoder.decode(self._numbered(body))
-            except msgspec.MsgspecError:
-                wire = None
-            # Document i's embedding decoded as i, for every i: each parsed span was exactly
-            # one document's embedding value, in order, and no document kept another.
-            if wire is not None and len(wire.docs) == len(rows) and all(
-                doc.embedding == i for i, doc in enumerate(wire.docs)
-            ):
-                return PushBody(wire.indexName, wire.modelId, _documents(wire), rows)
-        return decode_push(body)
+            # Each row runs from a "[" to the first "]" after it, as take(rows=) needs.
+            self._failed = not self._sink.take(batch.text, rows=batch.rows)
 
-    def _numbered(self, body: Body) -> bytes:
-        """``body`` with embedding ``i`` replaced by the number ``i``: a few MB."""
-        with memoryview(body) as view:
-            pieces: list[bytes | memoryview] = []
-            last = 0
-            for i, (start, stop) in enumerate(self._spans):
-                pieces += (view[last:start], b"%d" % i)
-                last = stop
-            pieces.append(view[last:])
-            out = b"".join(pieces)
-            del pieces
-        return out
+    def _rebuilt(self) -> bytes:
+        """The body as it was sent: batches whose text was dropped are printed again."""
+        texts: list[bytes] = []
+        matrix = self._lease.matrix if self._lease is not None else None
+        for batch in self._batches:
+            text = batch.text
+            if text is None:
+                assert matrix is not None
+                text = canonical(matrix[batch.first : batch.first + batch.rows])
+            rows = text[1:-1].split(b"],")  # each row holds one "]", its last byte
+            texts += [row + b"]" for row in rows[:-1]]
+            texts.append(rows[-1])
+        return b"".join(p if isinstance(p, bytes) else texts[p] for p in self._pieces)

@@ -7,10 +7,11 @@ server spends is added to the push. With a helper the two cores share the work: 
 reads the body and finds the rows (:class:`protocol.push.PushReader`), the helper parses them,
 and at the end the server parses itself the batches the helper has not reached.
 
-The body and the matrix are memory files shared by both processes: a batch is sent as byte
-offsets, and the helper writes its rows where the server reads them. Nothing big is copied
-between the processes, and any failure (a row that is not what the fast path expects, a helper
-that died) only means the push is decoded without it.
+Each batch is copied into a slot of a small memory file that both processes map, and the helper
+writes the rows into the matrix, another such file, where the server reads them. The helper also
+checks that the batch's text is exactly how its rows print (:func:`canonical`): such a text can
+be printed again, so the server need not keep it, nor the body. Any failure (a row that is not
+what the fast path expects, a helper that died) only means the push is decoded without it.
 
 Run as ``python -m protocol.rowhelper FD``, FD being its end of a socket pair.
 """
@@ -24,22 +25,27 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
 
 import numpy as np
+import orjson
 import simdjson
 
-from protocol.buffers import SHARED_BUFFERS, FillBuffer
-from protocol.floats import parse_spans
+from protocol.floats import _parse_array
 from protocol.vectors import Matrix
+
+SHARED_MEMORY = hasattr(os, "memfd_create")
+"""Whether the helper can run here (Linux: memory files shared by file descriptor)."""
 
 log = logging.getLogger("protocol.rowhelper")
 
-Spans = list[tuple[int, int]]
-# Batches sent and not answered: one parsing and one waiting keeps the helper busy, and the
-# rest stay with the server, which parses them itself if the body ends first.
-_IN_FLIGHT = 2
+# Batches sent and not answered, each in a slot of its own: one parsing and the others waiting
+# keep the helper busy, and the rest stay with the server, which parses them itself if the body
+# ends first.
+_SLOTS = 3
+SLOT_BYTES = 4 << 20
 # A batch of 1 MB parses in a few ms: a helper this late is stuck.
 _REPLY_TIMEOUT_S = 60.0
 # Below this a push parses in the server at once: a helper is not worth a round trip.
@@ -76,7 +82,7 @@ class RowHelper:
     def lease(self, body_bytes: int) -> "Lease | None":
         """The helper for one push of ``body_bytes``, or ``None``: the push is small, another
         push has the helper, or it cannot run here."""
-        if body_bytes < MIN_BYTES or not SHARED_BUFFERS or self.closed:
+        if body_bytes < MIN_BYTES or not SHARED_MEMORY or self.closed:
             return None
         if not self._lock.acquire(blocking=False):
             return None
@@ -115,19 +121,39 @@ class RowHelper:
             self._stop_process()
 
 
+@dataclass
+class Batch:
+    """Rows ``first`` to ``first + rows`` of the matrix: their JSON text ``[[...],[...]]``
+    until it is known to be :func:`canonical` (then ``None``: it can be printed again)."""
+
+    first: int
+    rows: int
+    text: bytes | None
+
+
+def canonical(rows: Matrix) -> bytes:
+    """``rows`` as the published SDK prints them: each float32 widened to float64 and written
+    in its shortest form (a test checks this against its bodies)."""
+    return orjson.dumps(rows.astype(np.float64), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 class Lease:
-    """The helper's part in one push: :meth:`buffer` holds the body, :meth:`submit` hands
-    over each batch of rows, :meth:`rows` waits for them all; :meth:`release` always."""
+    """The helper's part in one push: :meth:`submit` hands over each batch of rows, :meth:`rows`
+    waits for them all; :meth:`release` always.
+
+    A batch is copied into one of a few slots of a memory file both processes map, and the
+    helper writes its rows into the matrix, another such file. A batch it finds canonical loses
+    its text (``Batch.text = None``): that is what lets the server drop the body as it goes."""
 
     def __init__(self, helper: RowHelper, conn: Connection, pid: int, body_bytes: int) -> None:
         self._helper, self._conn, self._pid = helper, conn, pid
         self._body_bytes = body_bytes
-        self._body: FillBuffer | None = None
         self._out: Matrix | None = None
-        self._out_map: mmap.mmap | None = None
-        self._queue: deque[tuple[int, Spans]] = deque()  # batches not sent
-        self._in_flight = 0
-        self._next_row = 0
+        self._slots: mmap.mmap | None = None
+        self._free: list[int] = list(range(_SLOTS))
+        self._queue: deque[Batch] = deque()  # batches not sent
+        self._local: list[Batch] = []  # batches too big for a slot
+        self._sent: deque[tuple[Batch, int]] = deque()  # and their slots, in order
         self._failed = False
         self._broken = False  # the helper must be started again
         self._released = False
@@ -135,46 +161,49 @@ class Lease:
         self.batches = 0  # submitted
         self.helped = 0  # of those, parsed by the helper
 
-    def buffer(self, size: int) -> FillBuffer:
-        """The buffer to read the body into: one the helper can map."""
-        self._body = FillBuffer(size, shared=True)
-        return self._body
-
-    def submit(self, spans: Spans) -> None:
-        """Rows ``body[start:stop]`` for each span, the next ones of the matrix."""
-        if self._failed or not spans:
+    def submit(self, batch: Batch, first_row: bytes) -> None:
+        """The next batch; ``first_row`` is the text of its first row (the matrix is sized
+        from the first batch's)."""
+        if self._failed:
             return
-        if self._out is None and not self._open(spans[0]):
+        if self._out is None and not self._open(first_row):
             return
         assert self._out is not None
-        if self._next_row + len(spans) > len(self._out):
+        if batch.first + batch.rows > len(self._out):
             self._failed = True
             return
-        self._queue.append((self._next_row, spans))
+        if batch.text is not None and len(batch.text) > SLOT_BYTES:
+            self._local.append(batch)  # rows of megabytes: parsed here, at the end
+        else:
+            self._queue.append(batch)
         self.batches += 1
-        self._next_row += len(spans)
         self._pump()
 
-    def rows(self) -> Matrix | None:
-        """Every row submitted, once parsed; ``None`` if any was not a row of finite numbers
-        of the first one's dimension (or the helper failed)."""
+    @property
+    def matrix(self) -> Matrix | None:
+        """The matrix the rows go to: valid for each batch parsed without a failure."""
+        return self._out
+
+    def rows(self, count: int) -> Matrix | None:
+        """The first ``count`` rows, once all are parsed; ``None`` if any batch was not rows
+        of finite numbers of the first row's dimension (or the helper failed)."""
         if self._out is None or self._failed:
             return None
-        assert self._body is not None
-        while self._queue and not self._failed:
+        while (self._queue or self._local) and not self._failed:
             self._collect(wait=False)
-            if self._in_flight < _IN_FLIGHT:
-                self._send(*self._queue.popleft())
+            if self._queue and self._free:
+                self._send(self._queue.popleft())
                 continue
             # The helper is busy: parse from the other end, so the two meet in the middle.
-            first, spans = self._queue.pop()
+            batch = self._local.pop() if self._local else self._queue.pop()
+            assert batch.text is not None
             self._parser = self._parser or simdjson.Parser()
-            if not parse_spans(self._body.map, spans, self._out[first:first + len(spans)],
-                               self._parser):
+            rows = self._out[batch.first : batch.first + batch.rows]
+            if _parse_array(batch.text, batch.rows, rows.shape[1], rows, self._parser) is None:
                 self._failed = True
-        while self._in_flight and not self._failed:
+        while self._sent and not self._failed:
             self._collect(wait=True)
-        return None if self._failed else self._out[: self._next_row]
+        return None if self._failed or count > len(self._out) else self._out[:count]
 
     def release(self) -> None:
         """Give the helper back, whatever happened; the matrix stays valid."""
@@ -182,68 +211,73 @@ class Lease:
             return
         self._released = True
         try:
-            while self._in_flight and not self._broken:
+            while self._sent and not self._broken:
                 self._collect(wait=True)
             if not self._broken and self._out is not None:
                 self._conn.send(("close",))
         except OSError:
             self._broken = True
-        if self._body is not None:
-            self._body.close_fd()
         self._helper._returned(self._broken)
 
     # --- the exchange ------------------------------------------------------------------------
-    def _open(self, first: tuple[int, int]) -> bool:
-        """Size the matrix from the first row and send the helper both memory files."""
-        if self._body is None or self._body.fd is None:  # the body is not in buffer()
+    def _open(self, first_row: bytes) -> bool:
+        """Size the matrix from the first row; send the helper it and the slots."""
+        if len(first_row) <= 2:  # "[]": the exact path words the error
             self._failed = True
             return False
-        start, stop = first
-        dimension = bytes(self._body.map[start:stop]).count(b",") + 1
-        if stop - start <= 2:  # "[]": the exact path words the error
-            self._failed = True
-            return False
+        dimension = first_row.count(b",") + 1
         # A row takes at least two bytes a number ("0,"), so this many rows fit in the body.
         rows = max(self._body_bytes // (2 * dimension), 1)
         out_fd = os.memfd_create("sessionspec-rows", os.MFD_CLOEXEC)
+        slots_fd = os.memfd_create("sessionspec-batches", os.MFD_CLOEXEC)
         try:
             os.ftruncate(out_fd, rows * dimension * 4)
-            self._out_map = mmap.mmap(out_fd, rows * dimension * 4)
-            self._out = np.frombuffer(self._out_map, dtype=np.float32).reshape(rows, dimension)
-            self._conn.send(("open", len(self._body.map), rows, dimension))
-            send_handle(self._conn, self._body.fd, self._pid)
+            os.ftruncate(slots_fd, _SLOTS * SLOT_BYTES)
+            out_map = mmap.mmap(out_fd, rows * dimension * 4)
+            self._out = np.frombuffer(out_map, dtype=np.float32).reshape(rows, dimension)
+            self._slots = mmap.mmap(slots_fd, _SLOTS * SLOT_BYTES)
+            self._conn.send(("open", rows, dimension))
             send_handle(self._conn, out_fd, self._pid)
+            send_handle(self._conn, slots_fd, self._pid)
         except OSError as exc:
             self._fail_broken(exc)
             return False
         finally:
             os.close(out_fd)
+            os.close(slots_fd)
         return True
 
     def _pump(self) -> None:
         self._collect(wait=False)
-        while self._queue and self._in_flight < _IN_FLIGHT and not self._failed:
-            self._send(*self._queue.popleft())
+        while self._queue and self._free and not self._failed:
+            self._send(self._queue.popleft())
 
-    def _send(self, first: int, spans: Spans) -> None:
+    def _send(self, batch: Batch) -> None:
+        assert batch.text is not None and self._slots is not None
+        slot = self._free.pop()
+        at = slot * SLOT_BYTES
+        self._slots[at : at + len(batch.text)] = batch.text
         try:
-            self._conn.send(("rows", first, spans))
+            self._conn.send(("rows", slot, len(batch.text), batch.first, batch.rows))
         except OSError as exc:
             self._fail_broken(exc)
             return
-        self._in_flight += 1
+        self._sent.append((batch, slot))
 
     def _collect(self, *, wait: bool) -> None:
         try:
-            while self._in_flight:
+            while self._sent:
                 if not self._conn.poll(_REPLY_TIMEOUT_S if wait else 0):
                     if wait:
                         raise TimeoutError("no answer from the row helper")
                     return
-                ok = self._conn.recv()
-                self._in_flight -= 1
+                ok, is_canonical = self._conn.recv()
+                batch, slot = self._sent.popleft()
+                self._free.append(slot)
                 if not ok:
                     self._failed = True
+                elif is_canonical:
+                    batch.text = None
                 self.helped += 1
                 self._helper.batches_parsed += 1
                 if wait:
@@ -254,14 +288,20 @@ class Lease:
     def _fail_broken(self, exc: BaseException) -> None:
         log.warning("row helper failed (%s); parsing in the server", exc)
         self._failed = self._broken = True
-        self._in_flight = 0
+        self._sent.clear()
 
 
 # --- the helper's side ------------------------------------------------------------------------
+def _parse_batch(text: bytes, rows: Matrix, parser: simdjson.Parser) -> tuple[bool, bool]:
+    """Whether ``text`` parsed into ``rows``, and whether it is their :func:`canonical` text."""
+    ok = _parse_array(text, len(rows), rows.shape[1], rows, parser) is not None
+    return ok, ok and canonical(rows) == text
+
+
 def serve(conn: Connection) -> None:
     """Answer batches until the server closes its end."""
     parser = simdjson.Parser()
-    body: mmap.mmap | None = None
+    slots: mmap.mmap | None = None
     out_map: mmap.mmap | None = None
     out: Matrix | None = None
     while True:
@@ -270,26 +310,28 @@ def serve(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         if message[0] == "open":
-            _, size, rows, dimension = message
-            body_fd, out_fd = recv_handle(conn), recv_handle(conn)
+            _, rows, dimension = message
+            out_fd, slots_fd = recv_handle(conn), recv_handle(conn)
             try:
-                body = mmap.mmap(body_fd, size, prot=mmap.PROT_READ)
                 out_map = mmap.mmap(out_fd, rows * dimension * 4)
+                slots = mmap.mmap(slots_fd, _SLOTS * SLOT_BYTES)
             finally:
-                os.close(body_fd)
                 os.close(out_fd)
+                os.close(slots_fd)
             out = np.frombuffer(out_map, dtype=np.float32).reshape(rows, dimension)
         elif message[0] == "rows":
-            _, first, spans = message
-            ok = (body is not None and out is not None
-                  and parse_spans(body, spans, out[first:first + len(spans)], parser))
-            conn.send(ok)
+            _, slot, length, first, count = message
+            answer = (False, False)
+            if slots is not None and out is not None and first + count <= len(out):
+                text = slots[slot * SLOT_BYTES : slot * SLOT_BYTES + length]
+                answer = _parse_batch(text, out[first : first + count], parser)
+            conn.send(answer)
         elif message[0] == "close":
             out = None
-            for held in (body, out_map):
+            for held in (slots, out_map):
                 if held is not None:
                     held.close()
-            body = out_map = None
+            slots = out_map = None
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ releasing the GIL, so a server thread in the test process could never answer it.
 """
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,3 +201,42 @@ def test_client_side_index_calls(sdk: ServerProcess, tmp_path: Path) -> None:
                                             headers={"X-Control-Key": CONTROL_KEY}).json()]
     assert {"/index/init", "/_uploads/{jobId}", "/index/{jobId}/confirm",
             "/index/{jobId}/status"} <= set(routes)
+
+
+def test_a_large_push_streams_through_the_row_helper(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server drops each batch of embedding text the helper finds canonical (printed as
+    # orjson prints the float32 values): it keeps only what it parsed itself at the end. So
+    # this checks that the published SDK prints its vectors that way, as well as the round trip.
+    from mock_cloud.store import vector_checksum
+    from protocol.push import PushReader
+
+    matrix = np.random.default_rng(5).standard_normal((800, 384)).astype(np.float32)
+    settings = settings_for(tmp_path / "cloud")
+    with ServerProcess(settings, extra_args=["--verbose"]) as server:
+        monkeypatch.setenv("HOME", str(tmp_path))
+        monkeypatch.setenv("MOSS_AUTH_URL", server.auth_url)
+        monkeypatch.setenv("MOSS_INDEX_URL", server.index_url)
+
+        async def push() -> None:
+            sdk_client = client(tmp_path)
+            session = await sdk_client.session("large", model_id="custom")
+            await session.add_docs(documents(matrix))
+            assert (await session.push_index()).status == "completed"
+            await session.close()
+            await sdk_client.close()
+
+        asyncio.run(push())
+        state = control_state(server)
+    stored = state["projects"]["alpha"]["indexes"]["large"]
+    assert stored["doc_count"] == 800
+    assert [stored["checksums"][f"doc-{i}"] for i in range(800)] == [
+        vector_checksum(row.tobytes()) for row in matrix]
+    log = (settings.data_dir / "server.log").read_text()
+    found = re.search(r"rows parsed by the helper \((\d+) of (\d+) batches\), (\d+) bytes of "
+                      r"their text kept", log)
+    assert found is not None, log[-2000:]
+    helped, batches, kept = map(int, found.groups())
+    assert helped >= 1
+    row_bytes = 384 * 25  # at most this per row of text
+    assert kept <= (batches - helped) * (PushReader.BATCH_BYTES + row_bytes)

@@ -148,10 +148,8 @@ def test_readers_decode_exactly_when_their_row_sink_takes_nothing() -> None:
     data = encode_artifact(IndexArtifact("n", "custom", 3, vectors, [d.id for d in docs]))
     with mock.patch.object(RowSink, "take", return_value=False):
         reader = PushReader(len(body))
-        buf = bytearray(body)
-        reader.scan(buf, len(buf))
-        reader.parse(buf)
-        assert reader.finish(buf).embeddings.tobytes() == vectors.tobytes()
+        reader.feed(body)
+        assert reader.finish().embeddings.tobytes() == vectors.tobytes()
         assert decode_artifact(data).embeddings.tobytes() == vectors.tobytes()
 
 

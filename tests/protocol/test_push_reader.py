@@ -37,16 +37,16 @@ def bodies(draw: st.DrawFn) -> tuple[bytes, list[dict[str, Any]]]:
 
 
 def read_in_pieces(body: bytes, cuts: list[int], declared: int | None = None) -> PushBody:
-    """As the server does: the body grows in one buffer, the reader scanning and parsing."""
+    """As the server does: the reader is fed the body as it arrives, cut anywhere."""
     reader = PushReader(len(body) if declared is None else declared)
-    buf = bytearray(len(body))
     last = 0
     for cut in sorted({c % (len(body) + 1) for c in cuts} | {len(body)}):
-        buf[last:cut] = body[last:cut]
+        reader.feed(body[last:cut])
         last = cut
-        if reader.scan(buf, cut):
-            reader.parse(buf)
-    return reader.finish(buf)
+    try:
+        return reader.finish()
+    finally:
+        reader.close()
 
 
 def same(got: PushBody, want: PushBody) -> None:
