@@ -42,6 +42,9 @@ class _WireBody(msgspec.Struct, Generic[E]):
 _raw_decoder = msgspec.json.Decoder(_WireBody[msgspec.Raw])
 _exact_decoder = msgspec.json.Decoder(_WireBody[list[float]])
 _numbered_decoder = msgspec.json.Decoder(_WireBody[int])  # see PushReader.finish
+_numbered_docs_decoder = msgspec.json.Decoder(list[_WireDoc[int]])  # see PushReader._decode_docs
+_START = b'{"docs":[{"embedding":'  # how the published SDK's body begins, to the first row
+_NEXT = b',{"embedding":'  # and what ends the text after each row but the last
 
 
 @dataclass
@@ -186,6 +189,9 @@ class PushReader:
         self._batch = bytearray()  # the batch being gathered: "[" row "," row "," ...
         self._rows = 0  # embeddings found
         self._first_row: bytes | None = None
+        # Documents decoded so far (with embedding i as i), while the body arrives; None once
+        # the layout is not the expected one (finish() then decodes all of them).
+        self._docs: list[_WireDoc[int]] | None = []
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """The next bytes of the body."""
@@ -233,17 +239,23 @@ class PushReader:
         if not self._failed:
             rows = self._lease.rows(self._rows) if self._lease is not None else self._sink.rows()
         if rows is not None and len(rows) == self._rows:
-            numbered = b"".join(p if isinstance(p, bytes) else b"%d" % p for p in self._pieces)
+            # The documents not decoded yet, and the rest of the body: the body as it would
+            # be without the documents before them.
+            done = self._docs or []
+            first = len(done)
+            rest = self._pieces[2 * first + 1 :] if first else self._pieces
+            numbered = b"".join(p if isinstance(p, bytes) else b"%d" % p for p in rest)
             try:
-                wire = _numbered_decoder.decode(numbered)
+                wire = _numbered_decoder.decode(_START + numbered if first else numbered)
             except msgspec.MsgspecError:
                 wire = None
             # Document i's embedding decoded as i, for every i: each batch row was exactly
             # one document's embedding value, in order, and no document kept another.
-            if wire is not None and len(wire.docs) == len(rows) and all(
-                doc.embedding == i for i, doc in enumerate(wire.docs)
+            if wire is not None and first + len(wire.docs) == len(rows) and all(
+                doc.embedding == first + i for i, doc in enumerate(wire.docs)
             ):
-                return PushBody(wire.indexName, wire.modelId, _documents(wire), rows)
+                whole = _WireBody(wire.indexName, done + wire.docs, wire.modelId)
+                return PushBody(wire.indexName, wire.modelId, _documents(whole), rows)
         return decode_push(self._rebuilt())
 
     def close(self) -> None:
@@ -276,9 +288,48 @@ class PushReader:
         if self._lease is not None:
             assert self._first_row is not None
             self._lease.submit(batch, self._first_row)
+            # While the helper parses, this process has time to decode the documents.
+            self._decode_docs()
         else:
             # Each row runs from a "[" to the first "]" after it, as take(rows=) needs.
             self._failed = not self._sink.take(batch.text, rows=batch.rows)
+
+    def _decode_docs(self) -> None:
+        """Decode the documents whose text is complete, all but the last row's, as a JSON
+        array of documents with embedding i as i.
+
+        They would decode the same in the whole body: it began ``{"docs":[`` and the text
+        after each one's embedding ran to ``,{"embedding":``, so these documents were array
+        items in a row, and JSON array items are separated by commas alone. Any other layout
+        stops this, and finish() decodes the rest."""
+        docs, pieces = self._docs, self._pieces
+        if docs is None or self._rows < 2:
+            return
+        first, last = len(docs), self._rows - 2  # pieces[2i + 1] is i, pieces[2i + 2] after it
+        if last < first:
+            return
+        if first == 0 and pieces[0] != _START:
+            self._docs = None
+            return
+        tail = pieces[2 * last + 2]
+        assert isinstance(tail, bytes)
+        if not tail.endswith(_NEXT):
+            self._docs = None
+            return
+        parts = [p if isinstance(p, bytes) else b"%d" % p
+                 for p in pieces[2 * first + 1 : 2 * last + 2]]
+        text = b"".join([b'[{"embedding":', *parts, tail[: -len(_NEXT)], b"]"])
+        try:
+            found = _numbered_docs_decoder.decode(text)
+        except msgspec.MsgspecError:
+            self._docs = None
+            return
+        if len(found) != last + 1 - first or any(
+            doc.embedding != first + i for i, doc in enumerate(found)
+        ):
+            self._docs = None
+            return
+        docs += found
 
     def _rebuilt(self) -> bytes:
         """The body as it was sent: batches whose text was dropped are printed again."""

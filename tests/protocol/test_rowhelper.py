@@ -130,6 +130,8 @@ def test_the_helper_parses_most_batches_of_a_large_body(helper: RowHelper) -> No
     reader = PushReader(len(body), helper)
     for start in range(0, len(body), 1 << 16):
         reader.feed(body[start:start + (1 << 16)])
+    # While the helper parsed, the documents were decoded as their text came.
+    assert reader._docs is not None and len(reader._docs) > 1000
     got = reader.finish()
     reader.close()
     assert got.embeddings.tobytes() == vectors.tobytes()
@@ -229,3 +231,28 @@ def test_canonical_text_is_what_json_decoding_gives_back_exactly(row: list[float
     text = canonical(matrix)
     assert np.array(orjson.loads(text), dtype=np.float32).tobytes() == matrix.tobytes()
     assert text == orjson.dumps([row])  # the float32 values, printed as Python floats
+
+
+@pytest.mark.parametrize("layout", [
+    b'{"modelId":"m","docs":[%s],"indexName":"n"}',  # a key before the documents
+    b'{"docs" : [%s],"indexName":"n","modelId":"m"}',
+    b'{"docs":[%s],"indexName":"n","modelId":"m","docs":[]}',  # the documents twice
+])
+def test_documents_decoded_early_only_where_the_whole_body_agrees(
+    helper: RowHelper, layout: bytes
+) -> None:
+    docs = b",".join(orjson.dumps({**DOC, "id": f"d{i}", "embedding": [float(i), 2.5]},
+                                  option=orjson.OPT_SORT_KEYS) for i in range(60))
+    body = layout % docs
+    try:
+        want: PushBody | str = decode_push(body)
+    except ValueError as exc:
+        want = str(exc)
+    try:
+        got: PushBody | str = read(body, helper, [100, 900], batch=64)
+    except ValueError as exc:
+        got = str(exc)
+    if isinstance(want, str) or isinstance(got, str):
+        assert got == want
+    else:
+        same(got, want)
