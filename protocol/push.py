@@ -7,6 +7,7 @@ again with every embedding as a list of floats, which names the bad field exactl
 those of :class:`protocol.models.PushRequest`, which documents the body in the OpenAPI schema.
 """
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -129,12 +130,20 @@ def _decode(decoder: msgspec.json.Decoder[_WireBody[E]], data: bytes) -> _WireBo
 
 def _documents(body: _WireBody[E]) -> list[StoredDocument]:
     """Check everything but the embeddings; the stored form of each document."""
+    _check_top(body)
+    return _checked_docs(body.docs, 0, set())
+
+
+def _check_top(body: _WireBody[E]) -> None:
     validate_index_name(body.indexName)
     if body.modelId is not None and not body.modelId.strip():
         raise ValueError("modelId: must not be blank")
+
+
+def _checked_docs(rows: list[_WireDoc[E]], first: int, seen: set[str]) -> list[StoredDocument]:
+    """The stored form of documents ``first`` on; ``seen`` holds the ids before them."""
     docs: list[StoredDocument] = []
-    seen: set[str] = set()
-    for i, row in enumerate(body.docs):
+    for i, row in enumerate(rows, first):
         if not row.id:
             raise ValueError(f"docs[{i}].id: must not be empty")
         if row.id in seen:
@@ -142,7 +151,7 @@ def _documents(body: _WireBody[E]) -> list[StoredDocument]:
         seen.add(row.id)
         if row.metadata:
             for key, value in row.metadata.items():
-                if isinstance(value, float) and not np.isfinite(value):
+                if isinstance(value, float) and not math.isfinite(value):
                     raise ValueError(f"docs[{i}].metadata.{key}: numbers must be finite")
         docs.append(StoredDocument(row.id, row.text, row.metadata, row.payload))
     return docs
@@ -189,9 +198,10 @@ class PushReader:
         self._batch = bytearray()  # the batch being gathered: "[" row "," row "," ...
         self._rows = 0  # embeddings found
         self._first_row: bytes | None = None
-        # Documents decoded so far (with embedding i as i), while the body arrives; None once
-        # the layout is not the expected one (finish() then decodes all of them).
-        self._docs: list[_WireDoc[int]] | None = []
+        # Documents decoded and checked so far, while the body arrives; None once the layout
+        # is not the expected one or a document is refused (finish() then decodes them all).
+        self._docs: list[StoredDocument] | None = []
+        self._seen: set[str] = set()  # their ids
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """The next bytes of the body."""
@@ -254,8 +264,10 @@ class PushReader:
             if wire is not None and first + len(wire.docs) == len(rows) and all(
                 doc.embedding == first + i for i, doc in enumerate(wire.docs)
             ):
-                whole = _WireBody(wire.indexName, done + wire.docs, wire.modelId)
-                return PushBody(wire.indexName, wire.modelId, _documents(whole), rows)
+                # Raises as decode_push would: documents before `first` passed their checks.
+                _check_top(wire)
+                docs = done + _checked_docs(wire.docs, first, self._seen if first else set())
+                return PushBody(wire.indexName, wire.modelId, docs, rows)
         return decode_push(self._rebuilt())
 
     def close(self) -> None:
@@ -329,7 +341,10 @@ class PushReader:
         ):
             self._docs = None
             return
-        docs += found
+        try:
+            docs += _checked_docs(found, first, self._seen)
+        except ValueError:  # finish() finds it again, after whatever decode_push finds first
+            self._docs = None
 
     def _rebuilt(self) -> bytes:
         """The body as it was sent: batches whose text was dropped are printed again."""

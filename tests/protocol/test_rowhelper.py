@@ -256,3 +256,30 @@ def test_documents_decoded_early_only_where_the_whole_body_agrees(
         assert got == want
     else:
         same(got, want)
+
+
+@pytest.mark.parametrize(("at", "change"), [
+    (50, lambda doc: {**doc, "id": "d0"}),  # a duplicate of a document decoded early
+    (5, lambda doc: {**doc, "id": "d55"}),  # the same, the other way round
+    (55, lambda doc: {**doc, "id": ""}),
+    (3, lambda doc: {**doc, "id": ""}),
+    (20, lambda doc: {**doc, "metadata": {"k": "1e999"}}),
+])
+@pytest.mark.parametrize("model", ["m", " "])
+def test_documents_checked_early_are_refused_as_the_whole_body_is(
+    helper: RowHelper, at: int, change: Any, model: str
+) -> None:
+    docs = [{**DOC, "id": f"d{i}", "embedding": [float(i), 2.5]} for i in range(60)]
+    docs[at] = change(docs[at])
+    body = orjson.dumps({"docs": docs, "indexName": "n", "modelId": model},
+                        option=orjson.OPT_SORT_KEYS).replace(b'"1e999"', b"1e999")
+    try:
+        want: PushBody | str = decode_push(body)
+    except ValueError as exc:
+        want = str(exc)
+    try:
+        got: PushBody | str = read(body, helper, [333], batch=64)
+    except ValueError as exc:
+        got = str(exc)
+    assert isinstance(want, str)
+    assert got == want
