@@ -86,6 +86,9 @@ class RowHelper:
             return None
         if not self._lock.acquire(blocking=False):
             return None
+        if self.closed:  # closed while this push waited for the lock
+            self._lock.release()
+            return None
         try:
             self.start()
         except OSError as exc:
@@ -114,11 +117,17 @@ class RowHelper:
                 self._process.wait()
             self._process = None
 
-    def close(self) -> None:
-        """Stop the process; pushes after this parse in the server."""
-        with self._lock, self._start_lock:
-            self.closed = True
-            self._stop_process()
+    def close(self, wait_s: float = 30.0) -> None:
+        """Stop the process; pushes after this parse in the server. A push that has the helper
+        is given ``wait_s`` to finish with it, then loses it (and parses in the server)."""
+        self.closed = True
+        leased = not self._lock.acquire(timeout=wait_s)
+        try:
+            with self._start_lock:
+                self._stop_process()
+        finally:
+            if not leased:
+                self._lock.release()
 
 
 @dataclass
@@ -150,6 +159,7 @@ class Lease:
         self._body_bytes = body_bytes
         self._out: Matrix | None = None
         self._slots: mmap.mmap | None = None
+        self._slot_bytes = SLOT_BYTES
         self._free: list[int] = list(range(_SLOTS))
         self._queue: deque[Batch] = deque()  # batches not sent
         self._local: list[Batch] = []  # batches too big for a slot
@@ -172,7 +182,7 @@ class Lease:
         if batch.first + batch.rows > len(self._out):
             self._failed = True
             return
-        if batch.text is not None and len(batch.text) > SLOT_BYTES:
+        if batch.text is not None and len(batch.text) > self._slot_bytes:
             self._local.append(batch)  # rows of megabytes: parsed here, at the end
         else:
             self._queue.append(batch)
@@ -236,7 +246,8 @@ class Lease:
             out_map = mmap.mmap(out_fd, rows * dimension * 4)
             self._out = np.frombuffer(out_map, dtype=np.float32).reshape(rows, dimension)
             self._slots = mmap.mmap(slots_fd, _SLOTS * SLOT_BYTES)
-            self._conn.send(("open", rows, dimension))
+            self._slot_bytes = SLOT_BYTES
+            self._conn.send(("open", rows, dimension, SLOT_BYTES))
             send_handle(self._conn, out_fd, self._pid)
             send_handle(self._conn, slots_fd, self._pid)
         except OSError as exc:
@@ -255,7 +266,7 @@ class Lease:
     def _send(self, batch: Batch) -> None:
         assert batch.text is not None and self._slots is not None
         slot = self._free.pop()
-        at = slot * SLOT_BYTES
+        at = slot * self._slot_bytes
         self._slots[at : at + len(batch.text)] = batch.text
         try:
             self._conn.send(("rows", slot, len(batch.text), batch.first, batch.rows))
@@ -304,17 +315,18 @@ def serve(conn: Connection) -> None:
     slots: mmap.mmap | None = None
     out_map: mmap.mmap | None = None
     out: Matrix | None = None
+    slot_bytes = 0
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):
             return
         if message[0] == "open":
-            _, rows, dimension = message
+            _, rows, dimension, slot_bytes = message
             out_fd, slots_fd = recv_handle(conn), recv_handle(conn)
             try:
                 out_map = mmap.mmap(out_fd, rows * dimension * 4)
-                slots = mmap.mmap(slots_fd, _SLOTS * SLOT_BYTES)
+                slots = mmap.mmap(slots_fd, _SLOTS * slot_bytes)
             finally:
                 os.close(out_fd)
                 os.close(slots_fd)
@@ -323,7 +335,7 @@ def serve(conn: Connection) -> None:
             _, slot, length, first, count = message
             answer = (False, False)
             if slots is not None and out is not None and first + count <= len(out):
-                text = slots[slot * SLOT_BYTES : slot * SLOT_BYTES + length]
+                text = slots[slot * slot_bytes : slot * slot_bytes + length]
                 answer = _parse_batch(text, out[first : first + count], parser)
             conn.send(answer)
         elif message[0] == "close":

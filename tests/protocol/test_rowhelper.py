@@ -35,6 +35,24 @@ def helper() -> Iterator[RowHelper]:
     running.close()
 
 
+@pytest.fixture(autouse=True)
+def helper_returned(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test gives the helper back, even one that fails half way; a leak is a failure."""
+    yield
+    if "helper" in request.fixturenames:
+        running: RowHelper = request.getfixturevalue("helper")
+        if running._lock.locked():
+            running._lock.release()
+            pytest.fail("the test left the helper leased")
+
+
+def finished(reader: PushReader) -> PushBody:
+    try:
+        return reader.finish()
+    finally:
+        reader.close()
+
+
 def reader_fed(body: bytes, helper: RowHelper | None, cuts: list[int],
                batch: int = 64) -> PushReader:
     """As the server does: the reader is fed the body as it arrives, cut anywhere."""
@@ -49,11 +67,7 @@ def reader_fed(body: bytes, helper: RowHelper | None, cuts: list[int],
 
 
 def read(body: bytes, helper: RowHelper | None, cuts: list[int], batch: int = 64) -> PushBody:
-    reader = reader_fed(body, helper, cuts, batch)
-    try:
-        return reader.finish()
-    finally:
-        reader.close()
+    return finished(reader_fed(body, helper, cuts, batch))
 
 
 def body_of(docs: list[dict[str, Any]]) -> bytes:
@@ -70,8 +84,7 @@ def test_the_helper_reads_any_split_as_the_whole_body(
     body, _ = case
     reader = reader_fed(body, helper, cuts, batch)
     with mock.patch.object(push_module, "decode_push", side_effect=AssertionError("exact")):
-        got = reader.finish()
-    reader.close()
+        got = finished(reader)
     same(got, decode_push(body))
 
 
@@ -114,8 +127,7 @@ def test_a_body_the_reader_doubts_is_rebuilt_byte_for_byte(
 def test_text_that_prints_otherwise_is_kept_and_decodes_the_same(helper: RowHelper) -> None:
     body = body_of([{**DOC, "id": f"d{i}"} for i in range(40)]).replace(b"2.0]", b"2.00]")
     reader = reader_fed(body, helper, [333], batch=64)
-    got = reader.finish()
-    reader.close()
+    got = finished(reader)
     same(got, decode_push(body))
     assert reader.kept_text_bytes > 0
     assert reader._rebuilt() == body
@@ -132,8 +144,7 @@ def test_the_helper_parses_most_batches_of_a_large_body(helper: RowHelper) -> No
         reader.feed(body[start:start + (1 << 16)])
     # While the helper parsed, the documents were decoded as their text came.
     assert reader._docs is not None and len(reader._docs) > 1000
-    got = reader.finish()
-    reader.close()
+    got = finished(reader)
     assert got.embeddings.tobytes() == vectors.tobytes()
     helped = re.fullmatch(r"the helper \((\d+) of (\d+) batches\)", reader.helped)
     assert helped is not None and int(helped.group(1)) >= 1, reader.helped
@@ -144,10 +155,17 @@ def test_the_helper_parses_most_batches_of_a_large_body(helper: RowHelper) -> No
 
 
 def test_batches_too_big_for_a_slot_are_parsed_in_the_server(helper: RowHelper) -> None:
-    body = body_of([{**DOC, "id": f"d{i}", "embedding": [float(i)] * 50} for i in range(30)])
-    with mock.patch.object(rowhelper_module, "SLOT_BYTES", 100):
-        got = read(body, helper, [], batch=200)
+    # Rows of 80 to 400 bytes in batches of at least 200: some fit a slot, some not.
+    body = body_of([{**DOC, "id": f"d{i}", "embedding": [i / 7 if i % 5 == 0 else 1.0] * 20}
+                    for i in range(60)])
+    before = helper.batches_parsed
+    with mock.patch.object(rowhelper_module, "SLOT_BYTES", 300):
+        reader = reader_fed(body, helper, [], batch=200)
+        got = finished(reader)
     same(got, decode_push(body))
+    helped = re.fullmatch(r"the helper \((\d+) of (\d+) batches\)", reader.helped)
+    assert helped is not None and 0 < int(helped.group(1)) < int(helped.group(2))
+    assert helper.batches_parsed > before
 
 
 @pytest.mark.parametrize("embedding", [[1.0, "2"], [1.0], [1.0, 1e39], [[1.0], [2.0]]])
@@ -181,8 +199,7 @@ def test_a_helper_that_dies_loses_no_push_and_is_started_again(helper: RowHelper
         os.kill(helper._process.pid, signal.SIGKILL)
         helper._process.wait()
         reader.feed(body[len(body) // 2 :])
-        same(reader.finish(), want)
-    reader.close()
+        same(finished(reader), want)
     starts = helper.starts
     before = helper.batches_parsed
     same(read(body, helper, [100]), want)
@@ -283,3 +300,15 @@ def test_documents_checked_early_are_refused_as_the_whole_body_is(
         got = str(exc)
     assert isinstance(want, str)
     assert got == want
+
+
+def test_closing_waits_only_so_long_for_a_push_that_has_the_helper() -> None:
+    helper = RowHelper()
+    with mock.patch.object(rowhelper_module, "MIN_BYTES", 0):
+        lease = helper.lease(1 << 20)
+        assert lease is not None
+        process = helper._process
+        helper.close(wait_s=0.1)
+        assert helper._process is None and process is not None and process.poll() is not None
+        lease.release()  # the push ends afterwards: nothing breaks
+        assert helper.lease(1 << 20) is None
