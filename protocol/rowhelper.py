@@ -68,7 +68,9 @@ class RowHelper:
     def start(self) -> None:
         """Start the process now, so that the first push does not wait for it."""
         with self._start_lock:
-            if self.closed or (self._process is not None and self._process.poll() is None):
+            if not SHARED_MEMORY or self.closed or (
+                self._process is not None and self._process.poll() is None
+            ):
                 return
             self._stop_process()
             ours, theirs = socket.socketpair()

@@ -312,3 +312,12 @@ def test_closing_waits_only_so_long_for_a_push_that_has_the_helper() -> None:
         assert helper._process is None and process is not None and process.poll() is not None
         lease.release()  # the push ends afterwards: nothing breaks
         assert helper.lease(1 << 20) is None
+
+
+def test_where_memory_files_are_missing_no_helper_is_started() -> None:
+    helper = RowHelper()
+    with mock.patch.object(rowhelper_module, "SHARED_MEMORY", False):
+        helper.start()
+        assert helper.lease(rowhelper_module.MIN_BYTES) is None
+    assert helper.starts == 0 and helper._process is None
+    helper.close()
