@@ -75,6 +75,13 @@ def _parse_array(
     return out if _fill(parser or simdjson.Parser(), chunk, out, rows + 1) else None
 
 
+def parse_rows_into(text: bytes, into: Matrix, parser: simdjson.Parser) -> bool:
+    """Parse ``[[f, ...], ...]``, ``len(into)`` rows each cut at the first ``]`` after its
+    ``[`` (as :meth:`RowSink.take` with ``rows`` takes them), into ``into``; False unless each
+    is a flat list of ``into.shape[1]`` finite numbers."""
+    return _parse_array(text, len(into), into.shape[1], into, parser) is not None
+
+
 class RowSink:
     """The rows of one matrix, parsed a run of rows at a time (:func:`parse_row_run`) into one
     array sized for the most rows ``text_bytes`` of JSON can hold (a row takes at least 2 bytes

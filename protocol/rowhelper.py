@@ -33,7 +33,7 @@ import numpy as np
 import orjson
 import simdjson
 
-from protocol.floats import _parse_array
+from protocol.floats import parse_rows_into
 from protocol.vectors import Matrix
 
 SHARED_MEMORY = hasattr(os, "memfd_create")
@@ -211,7 +211,7 @@ class Lease:
             assert batch.text is not None
             self._parser = self._parser or simdjson.Parser()
             rows = self._out[batch.first : batch.first + batch.rows]
-            if _parse_array(batch.text, batch.rows, rows.shape[1], rows, self._parser) is None:
+            if not parse_rows_into(batch.text, rows, self._parser):
                 self._failed = True
         while self._sent and not self._failed:
             self._collect(wait=True)
@@ -307,7 +307,7 @@ class Lease:
 # --- the helper's side ------------------------------------------------------------------------
 def _parse_batch(text: bytes, rows: Matrix, parser: simdjson.Parser) -> tuple[bool, bool]:
     """Whether ``text`` parsed into ``rows``, and whether it is their :func:`canonical` text."""
-    ok = _parse_array(text, len(rows), rows.shape[1], rows, parser) is not None
+    ok = parse_rows_into(text, rows, parser)
     return ok, ok and canonical(rows) == text
 
 

@@ -1,6 +1,7 @@
 """The push body decoded while it uploads gives what the whole body decodes to, or its error."""
 
 import json
+from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
@@ -47,6 +48,22 @@ def read_in_pieces(body: bytes, cuts: list[int], declared: int | None = None) ->
         return reader.finish()
     finally:
         reader.close()
+
+
+def same_answer(body: bytes, read: Callable[[], PushBody]) -> None:
+    """``read()`` gives what decode_push(body) gives: the same push, or the same error."""
+    try:
+        want: PushBody | str = decode_push(body)
+    except ValueError as exc:
+        want = str(exc)
+    try:
+        got: PushBody | str = read()
+    except ValueError as exc:
+        got = str(exc)
+    if isinstance(want, str) or isinstance(got, str):
+        assert got == want
+    else:
+        same(got, want)
 
 
 def same(got: PushBody, want: PushBody) -> None:
@@ -109,18 +126,7 @@ def test_other_layouts_and_bad_bodies_get_the_whole_body_answer(
     body: dict[str, Any], declared: int | None
 ) -> None:
     raw = json.dumps(body, separators=(",", ":")).encode()
-    try:
-        want: PushBody | str = decode_push(raw)
-    except ValueError as exc:
-        want = str(exc)
-    try:
-        got: PushBody | str = read_in_pieces(raw, [7, 30], declared)
-    except ValueError as exc:
-        got = str(exc)
-    if isinstance(want, str) or isinstance(got, str):
-        assert got == want
-    else:
-        same(got, want)
+    same_answer(raw, lambda: read_in_pieces(raw, [7, 30], declared))
 
 
 def test_bad_json_after_the_embeddings_is_still_refused() -> None:
