@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, MutableSequence, Sequence
+from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Real
 from typing import TypeVar
@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from protocol.vectors import as_matrix
 from reference.bm25 import BM25, tokenize
+from reference.int8_scan import Int8Cache, Int8Scan
 
 __all__ = ["DEPTH_PER_TOP_K", "RRF_K", "Hit", "VectorMatrix", "follow_deletes", "search"]
 
@@ -71,6 +72,7 @@ class VectorMatrix:
         self._ids: list[str] = []
         self._rows: dict[str, int] = {}
         self._in_order: bool | None = True  # None: unknown since a delete moved a row
+        self._int8 = Int8Cache()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -104,6 +106,14 @@ class VectorMatrix:
         out = self._norms[: len(self._ids)]
         out.flags.writeable = False
         return out
+
+    def int8_scan(self) -> Int8Scan | None:
+        """The 8-bit copy of the live rows that bounds query products, once it is built.
+
+        Asking counts as a query: a matrix asked twice without a change starts building it
+        in the background (see :class:`~reference.int8_scan.Int8Cache`).
+        """
+        return self._int8.get(self.view(), self.norms())
 
     def sequence(self) -> npt.NDArray[np.int64]:
         """For each row, when its document was first inserted (smaller is earlier)."""
@@ -148,6 +158,7 @@ class VectorMatrix:
                 f"vectors: expected dimension {self._dimension}, got {matrix.shape[1]}"
             )
         self._dimension = matrix.shape[1]
+        self._int8.changed()
         self._reserve(len(self._ids) + len(ids))
         assert self._data is not None
 
@@ -194,6 +205,7 @@ class VectorMatrix:
             and self._dimension in (None, vectors.shape[1])
         ):
             self._dimension = vectors.shape[1]
+            self._int8.changed()
             self._data, self._capacity = vectors, len(vectors)
             self._norms = np.zeros(len(vectors), dtype=np.float32)
             self._seq = np.zeros(len(vectors), dtype=np.int64)
@@ -210,6 +222,7 @@ class VectorMatrix:
             row = self._rows.pop(doc_id, None)
             if row is None:
                 continue
+            self._int8.changed()
             last = len(self._ids) - 1
             if row != last:
                 assert self._data is not None
@@ -310,6 +323,10 @@ _SCAN = getattr(np, "vecdot", None)  # numpy >= 2.0; without it einsum scans eve
 _U32 = 2.0**-24  # unit roundoff of float32
 _MAX_PRODUCT = 1e30  # norms whose product stays below this cannot overflow float32 on the way
 _SHORTLIST_SHARE = 8  # a shortlist longer than 1/8 of the rows saves too little to pay for
+# Gathering a filter's survivors out of the float32 matrix costs about 16 times as much per
+# row as multiplying a row of the 8-bit copy (measured at 100k rows: 2.4 ms for 10k
+# survivors, 1.5 ms for every row of the copy).
+_GATHER_SHARE = 16
 
 
 # The scan is spread over the machine's cores in blocks of rows that idle threads take in turn.
@@ -337,28 +354,41 @@ def _helpers() -> tuple[int, ThreadPoolExecutor] | None:
     return _pool[1]
 
 
-def _scan(vectors: _F32, q: _F32) -> _F32:
-    """``_SCAN(vectors, q)``, on several threads for a large matrix."""
-    assert _SCAN is not None
-    helpers = _helpers() if len(vectors) >= _PARALLEL_ROWS else None
+def _run_blocks(count: int, work: Callable[[int], None]) -> None:
+    """``work(i)`` for every ``i`` in ``range(count)``, on the caller and the helper threads."""
+    helpers = _helpers() if count > 1 else None
     if helpers is None:
-        return _SCAN(vectors, q)
+        for block in range(count):
+            work(block)
+        return
     workers, pool = helpers
-    out = np.empty(len(vectors), dtype=np.float32)
-    blocks = range(0, len(vectors), _BLOCK_ROWS)
-    taken = iter(blocks)  # next() on it is atomic under the GIL: each block is taken once
+    taken = iter(range(count))  # next() on it is atomic under the GIL: each block runs once
 
-    def work() -> None:
-        for start in taken:
-            out[start : start + _BLOCK_ROWS] = _SCAN(vectors[start : start + _BLOCK_ROWS], q)
+    def take() -> None:
+        for block in taken:
+            work(block)
 
-    others = [pool.submit(work) for _ in range(min(workers, len(blocks) - 1))]
+    others = [pool.submit(take) for _ in range(min(workers, count - 1))]
     try:
-        work()
+        take()
     finally:
         for other in others:
             if not other.cancel():  # started: it may still be writing its last block
                 other.result()
+
+
+def _scan(vectors: _F32, q: _F32) -> _F32:
+    """``_SCAN(vectors, q)``, on several threads for a large matrix."""
+    assert _SCAN is not None
+    if len(vectors) < _PARALLEL_ROWS:
+        return _SCAN(vectors, q)
+    out = np.empty(len(vectors), dtype=np.float32)
+
+    def work(block: int) -> None:
+        rows = slice(block * _BLOCK_ROWS, (block + 1) * _BLOCK_ROWS)
+        out[rows] = _SCAN(vectors[rows], q)
+
+    _run_blocks(-(-len(vectors) // _BLOCK_ROWS), work)
     return out
 
 
@@ -430,6 +460,9 @@ class _Dots:
         gap = _rounding_gap(len(self._q), float(norms.max()), q_norm)
         if gap is None:
             return None
+        near = self._int8_shortlist(k)
+        if near is not None:
+            return near
         vectors = self._matrix.view()
         if self._rows is None:
             scan = _scan(vectors, self._q)
@@ -447,6 +480,17 @@ class _Dots:
         cut = np.nextafter(np.float32(float(floor) - 2.0 * gap), np.float32(-np.inf))
         near = np.flatnonzero(scan >= cut)
         return near if _SHORTLIST_SHARE * len(near) <= len(scan) else None
+
+    def _int8_shortlist(self, k: int) -> _Rows | None:
+        """:meth:`_shortlist` from the matrix's 8-bit copy, if it has one (see
+        :mod:`reference.int8_scan`): it reads a quarter of the bytes."""
+        if self._rows is not None and _GATHER_SHARE * len(self._rows) < len(self._matrix):
+            return None  # few survivors: gathering them costs less than reading every row
+        scan = self._matrix.int8_scan()
+        near = None if scan is None else scan.shortlist(self._q, k, _floor_of, self._rows)
+        if near is None or _SHORTLIST_SHARE * len(near) > self._count:
+            return None
+        return near
 
     def cosines(self, rows: _Rows) -> _F32:
         """Cosine of the query with each of ``rows`` (matrix rows); 0 for a zero vector."""
@@ -492,6 +536,12 @@ def _kth_floor(values: npt.NDArray[np.floating], k: int) -> tuple[np.floating, n
     if np.isnan(top):
         return None  # NaN would sort as the largest here, and last in the ranking
     return np.partition(pooled, len(pooled) - k)[len(pooled) - k], top
+
+
+def _floor_of(values: npt.NDArray[np.floating], k: int) -> np.floating | None:
+    """A value no larger than the ``k``-th largest of ``values`` (see :func:`_kth_floor`)."""
+    bounds = _kth_floor(values, k)
+    return None if bounds is None else bounds[0]
 
 
 def _best(
