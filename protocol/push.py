@@ -202,7 +202,7 @@ class PushReader:
         self._searched = 0  # where in the window to look for the next embedding
         self._pieces: list[bytes | int] = []  # the body: its text, and embedding i as i
         self._batches: list[Batch] = []
-        self._batch = bytearray()  # the batch being gathered: "[" row "," row "," ...
+        self._batch = bytearray()  # the batch being gathered: "[" row "," row ...
         self._rows = 0  # embeddings found
         self._first_row: bytes | None = None
         # Documents decoded and checked so far, while the body arrives; None once the layout
@@ -218,29 +218,33 @@ class PushReader:
         window = self._window
         window += chunk
         key, at, consumed = self._KEY, self._searched, 0
-        while True:
-            found = window.find(key, at)
-            if found < 0:
-                at = max(at, len(window) - len(key) + 1)
-                break
-            start = found + len(key) - 1
-            # Rows of numbers hold no "]": the first one closes the embedding (else the parse
-            # fails and the exact path decides).
-            close = window.find(b"]", start)
-            if close < 0:
-                at = found
-                break
-            stop = close + 1
-            self._pieces += (bytes(window[consumed:start]), self._rows)
-            self._batch += b"[" if not self._batch else b""
-            self._batch += window[start:stop]
-            self._batch += b","
-            if self._first_row is None:
-                self._first_row = bytes(window[start:stop])
-            self._rows += 1
-            consumed = at = stop
-            if len(self._batch) >= self.BATCH_BYTES:
-                self._close_batch()
+        batch = self._batch
+        # Slices of a memoryview copy nothing: each row is copied once, into its batch. The
+        # view is released before the window is resized, which an export would forbid.
+        with memoryview(window) as view:
+            while True:
+                found = window.find(key, at)
+                if found < 0:
+                    at = max(at, len(window) - len(key) + 1)
+                    break
+                start = found + len(key) - 1
+                # Rows of numbers hold no "]": the first one closes the embedding (else the
+                # parse fails and the exact path decides).
+                close = window.find(b"]", start)
+                if close < 0:
+                    at = found
+                    break
+                stop = close + 1
+                self._pieces += (bytes(view[consumed:start]), self._rows)
+                batch += b"," if batch else b"["
+                batch += view[start:stop]
+                if self._first_row is None:
+                    self._first_row = bytes(view[start:stop])
+                self._rows += 1
+                consumed = at = stop
+                if len(batch) >= self.BATCH_BYTES:
+                    self._close_batch()
+                    batch = self._batch
         del window[:consumed]
         self._searched = max(at - consumed, 0)
 
@@ -297,9 +301,11 @@ class PushReader:
     def _close_batch(self) -> None:
         if not self._batch:
             return
-        self._batch[-1:] = b"]"
+        self._batch += b"]"
         first = self._batches[-1].first + self._batches[-1].rows if self._batches else 0
-        batch = Batch(first, self._rows - first, bytes(self._batch))
+        # The batch keeps the bytearray itself: a copy of each MB costs more than the rest
+        # of the reading.
+        batch = Batch(first, self._rows - first, self._batch)
         self._batch = bytearray()
         self._batches.append(batch)
         if self._failed:

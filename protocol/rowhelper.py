@@ -140,7 +140,7 @@ class Batch:
 
     first: int
     rows: int
-    text: bytes | None
+    text: bytes | bytearray | None
 
 
 def canonical(rows: Matrix) -> bytes:
