@@ -118,8 +118,7 @@ async def push_index(request: Request, project: Project, cloud: Cloud,
     """Create or replace an index with every document and its embedding, in one transaction."""
     started = time.monotonic()
     declared = request.headers.get("content-length", "")
-    reader = PushReader(int(declared) if declared.isdigit() else 0, cloud.row_helper,
-                        cloud.settings.keep_push_text_bytes)
+    reader = PushReader(int(declared) if declared.isdigit() else 0, cloud.row_helper)
     try:
         # Decoded as it arrives, and never kept whole (see PushReader).
         size = await stream_body(request, cloud.settings.max_body_bytes, reader.feed)

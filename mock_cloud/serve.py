@@ -14,7 +14,7 @@ from pathlib import Path
 import uvicorn
 
 from mock_cloud.app import create_app
-from mock_cloud.settings import GIB, KEEP_PUSH_TEXT_BYTES, Settings
+from mock_cloud.settings import GIB, Settings
 from protocol.names import validate_index_name
 
 
@@ -31,23 +31,14 @@ def project_argument(value: str) -> tuple[str, str]:
     return project_id, key
 
 
-def _whole_number(value: str, least: int) -> int:
+def positive_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < least:
-        raise argparse.ArgumentTypeError(
-            f"must be {'positive' if least == 1 else f'at least {least}'}, got {value!r}")
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value!r}")
     return number
-
-
-def positive_int(value: str) -> int:
-    return _whole_number(value, 1)
-
-
-def non_negative_int(value: str) -> int:
-    return _whole_number(value, 0)
 
 
 def positive_float(value: str) -> float:
@@ -75,11 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="enable the /_mock control API, guarded by this X-Control-Key")
     parser.add_argument("--max-body-bytes", type=positive_int, default=GIB,
                         help="largest request body accepted (default: 1 GiB)")
-    parser.add_argument("--keep-push-text-bytes", type=non_negative_int,
-                        default=KEEP_PUSH_TEXT_BYTES, metavar="N",
-                        help="pushes up to N bytes keep their embedding text instead of having "
-                             "the row helper check that it prints back the same (default: "
-                             "128 MiB; 0 checks every push)")
     parser.add_argument("--token-ttl", type=positive_float, default=3600.0,
                         help="seconds a bearer token lives (default: %(default)s)")
     parser.add_argument("--url-ttl", type=positive_float, default=900.0,
@@ -98,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("mock_cloud").setLevel(logging.DEBUG)
     settings = Settings(data_dir=args.data_dir, projects=dict(args.project),
                         control_key=args.control_key, token_ttl_s=args.token_ttl,
-                        url_ttl_s=args.url_ttl, max_body_bytes=args.max_body_bytes,
-                        keep_push_text_bytes=args.keep_push_text_bytes)
+                        url_ttl_s=args.url_ttl, max_body_bytes=args.max_body_bytes)
     try:
         sock = socket.create_server((args.host, args.port))
     except OSError as exc:

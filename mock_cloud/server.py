@@ -160,8 +160,6 @@ class ServerProcess(_Server):
             str(s.data_dir),
             "--max-body-bytes",
             str(s.max_body_bytes),
-            "--keep-push-text-bytes",
-            str(s.keep_push_text_bytes),
             "--token-ttl",
             str(s.token_ttl_s),
             "--url-ttl",

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 GIB = 1 << 30
-KEEP_PUSH_TEXT_BYTES = 128 << 20
 SECRET_FILE = "secret.key"
 
 
@@ -44,10 +43,6 @@ class Settings:
     url_ttl_s: float = 900
     # The published SDK pushes 100k docs x 384 dims as ~820 MB of JSON.
     max_body_bytes: int = GIB
-    # Pushes up to this size keep their embedding text rather than check that each batch
-    # prints back the same: the check is 40% of the row helper's work, and at 10k documents
-    # (82 MB) the helper is what a push waits for (0.065 s against 0.12 s after the body).
-    keep_push_text_bytes: int = KEEP_PUSH_TEXT_BYTES
     # Build each index version's download files right after the change, not at first download.
     prebuild_downloads: bool = True
     # Empty means "the data dir's persisted secret" (filled in by __post_init__).
@@ -61,5 +56,3 @@ class Settings:
             raise ValueError("token_ttl_s and url_ttl_s must be positive")
         if self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be positive")
-        if self.keep_push_text_bytes < 0:
-            raise ValueError("keep_push_text_bytes must not be negative")

@@ -173,12 +173,9 @@ class PushReader:
     decodes it whole with :func:`decode_push`, which also words the errors.
 
     Not keeping the body saves more than its memory: on a VM whose host backs memory on first
-    touch, touching 820 MB took seconds. A body of at most ``keep_text_bytes`` keeps its text,
-    and the helper skips the check, which is 40% of its work.
-
-    Given a :class:`~protocol.rowhelper.RowHelper` that is free, the batches are parsed in its
-    process while this one reads on; without one they are parsed here and their text kept.
-    :meth:`close` must follow, decoded or not.
+    touch, touching 820 MB took seconds. Given a :class:`~protocol.rowhelper.RowHelper` that
+    is free, the batches are parsed in its process while this one reads on; without one they
+    are parsed here and their text kept. :meth:`close` must follow, decoded or not.
     """
 
     _KEY = b'{"embedding":['
@@ -187,14 +184,10 @@ class PushReader:
     # of 8 MB a 100k push from the published SDK took 7.0 s to read and parse, with 1 MB 6.2 s.
     BATCH_BYTES = 1 << 20
 
-    def __init__(
-        self, expected_bytes: int, helper: RowHelper | None = None, keep_text_bytes: int = 0
-    ) -> None:
+    def __init__(self, expected_bytes: int, helper: RowHelper | None = None) -> None:
         self._sink = RowSink(expected_bytes)
-        # Parsing on another core (see protocol.rowhelper), when a helper is free for it. A
-        # body of at most keep_text_bytes keeps its text, which spares the helper the check.
-        check = expected_bytes > keep_text_bytes
-        self._lease = helper.lease(expected_bytes, check=check) if helper is not None else None
+        # Parsing on another core (see protocol.rowhelper), when a helper is free for it.
+        self._lease = helper.lease(expected_bytes) if helper is not None else None
         # With no length given nothing sizes the rows: the body is kept as it comes.
         self._whole: list[bytes] | None = [] if expected_bytes <= 0 else None
         self._failed = False  # a batch was refused: finish() decodes the rebuilt body

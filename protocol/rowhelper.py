@@ -81,10 +81,9 @@ class RowHelper:
                 self._conn = Connection(ours.detach())
             self.starts += 1
 
-    def lease(self, body_bytes: int, *, check: bool = True) -> "Lease | None":
+    def lease(self, body_bytes: int) -> "Lease | None":
         """The helper for one push of ``body_bytes``, or ``None``: the push is small, another
-        push has the helper, or it cannot run here. Without ``check`` the helper only parses,
-        and every batch keeps its text."""
+        push has the helper, or it cannot run here."""
         if body_bytes < MIN_BYTES or not SHARED_MEMORY or self.closed:
             return None
         if not self._lock.acquire(blocking=False):
@@ -99,7 +98,7 @@ class RowHelper:
             self._lock.release()
             return None
         assert self._process is not None and self._conn is not None
-        return Lease(self, self._conn, self._process.pid, body_bytes, check)
+        return Lease(self, self._conn, self._process.pid, body_bytes)
 
     def _returned(self, broken: bool) -> None:
         if broken:
@@ -157,11 +156,9 @@ class Lease:
     helper writes its rows into the matrix, another such file. A batch it finds canonical loses
     its text (``Batch.text = None``): that is what lets the server drop the body as it goes."""
 
-    def __init__(
-        self, helper: RowHelper, conn: Connection, pid: int, body_bytes: int, check: bool = True
-    ) -> None:
+    def __init__(self, helper: RowHelper, conn: Connection, pid: int, body_bytes: int) -> None:
         self._helper, self._conn, self._pid = helper, conn, pid
-        self._body_bytes, self._check = body_bytes, check
+        self._body_bytes = body_bytes
         self._out: Matrix | None = None
         self._slots: mmap.mmap | None = None
         self._slot_bytes = SLOT_BYTES
@@ -252,7 +249,7 @@ class Lease:
             self._out = np.frombuffer(out_map, dtype=np.float32).reshape(rows, dimension)
             self._slots = mmap.mmap(slots_fd, _SLOTS * SLOT_BYTES)
             self._slot_bytes = SLOT_BYTES
-            self._conn.send(("open", rows, dimension, SLOT_BYTES, self._check))
+            self._conn.send(("open", rows, dimension, SLOT_BYTES))
             send_handle(self._conn, out_fd, self._pid)
             send_handle(self._conn, slots_fd, self._pid)
         except OSError as exc:
@@ -308,13 +305,10 @@ class Lease:
 
 
 # --- the helper's side ------------------------------------------------------------------------
-def _parse_batch(
-    text: bytes, rows: Matrix, parser: simdjson.Parser, *, check: bool = True
-) -> tuple[bool, bool]:
-    """Whether ``text`` parsed into ``rows``, and whether it is their :func:`canonical` text
-    (``False`` without ``check``)."""
+def _parse_batch(text: bytes, rows: Matrix, parser: simdjson.Parser) -> tuple[bool, bool]:
+    """Whether ``text`` parsed into ``rows``, and whether it is their :func:`canonical` text."""
     ok = parse_rows_into(text, rows, parser)
-    return ok, check and ok and canonical(rows) == text
+    return ok, ok and canonical(rows) == text
 
 
 def serve(conn: Connection) -> None:
@@ -324,14 +318,13 @@ def serve(conn: Connection) -> None:
     out_map: mmap.mmap | None = None
     out: Matrix | None = None
     slot_bytes = 0
-    check = True
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):
             return
         if message[0] == "open":
-            _, rows, dimension, slot_bytes, check = message
+            _, rows, dimension, slot_bytes = message
             out_fd, slots_fd = recv_handle(conn), recv_handle(conn)
             try:
                 out_map = mmap.mmap(out_fd, rows * dimension * 4)
@@ -345,7 +338,7 @@ def serve(conn: Connection) -> None:
             answer = (False, False)
             if slots is not None and out is not None and first + count <= len(out):
                 text = slots[slot * slot_bytes : slot * slot_bytes + length]
-                answer = _parse_batch(text, out[first : first + count], parser, check=check)
+                answer = _parse_batch(text, out[first : first + count], parser)
             conn.send(answer)
         elif message[0] == "close":
             out = None

@@ -45,13 +45,10 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_serve_options() -> None:
     args = parse("--data-dir", "d", "--project", "a:k", "--project", "b:k:with:colons",
-                 "--control-key", "c", "--max-body-bytes", "1000", "--port", "0",
-                 "--keep-push-text-bytes", "0")
+                 "--control-key", "c", "--max-body-bytes", "1000", "--port", "0")
     assert args.project == [("a", "k"), ("b", "k:with:colons")]
     assert (args.max_body_bytes, args.control_key, args.port, args.host) == (
         1000, "c", 0, "127.0.0.1")
-    assert args.keep_push_text_bytes == 0
-    assert parse("--data-dir", "d").keep_push_text_bytes == 128 << 20
 
 
 @pytest.mark.parametrize("argv", [
@@ -61,7 +58,6 @@ def test_serve_options() -> None:
     ["--data-dir", "d", "--project", "a/b:key"],
     ["--data-dir", "d", "--max-body-bytes", "0"],
     ["--data-dir", "d", "--max-body-bytes", "lots"],
-    ["--data-dir", "d", "--keep-push-text-bytes", "-1"],
     ["--project", "a:k"],
 ])
 def test_bad_serve_options_are_argparse_errors(argv: list[str],

@@ -212,8 +212,7 @@ def test_a_large_push_streams_through_the_row_helper(tmp_path: Path,
     from protocol.push import PushReader
 
     matrix = np.random.default_rng(5).standard_normal((800, 384)).astype(np.float32)
-    # 0: the helper checks the text of a push of any size (by default only above 128 MiB).
-    settings = settings_for(tmp_path / "cloud", keep_push_text_bytes=0)
+    settings = settings_for(tmp_path / "cloud")
     with ServerProcess(settings, extra_args=["--verbose"]) as server:
         monkeypatch.setenv("HOME", str(tmp_path))
         monkeypatch.setenv("MOSS_AUTH_URL", server.auth_url)

@@ -121,28 +121,6 @@ def test_text_that_prints_otherwise_is_kept_and_decodes_the_same(helper: RowHelp
     assert reader._rebuilt() == body
 
 
-def test_a_body_under_the_keep_size_keeps_its_text_and_the_helper_only_parses(
-    helper: RowHelper,
-) -> None:
-    rng = np.random.default_rng(4)
-    vectors = rng.standard_normal((600, 32)).astype(np.float32)
-    body = body_of([{"embedding": vectors[i].tolist(), "id": f"d{i}", "metadata": None,
-                     "payload": None, "text": "t"} for i in range(600)])
-    before = helper.batches_parsed
-    reader = PushReader(len(body), helper, keep_text_bytes=len(body))
-    reader.BATCH_BYTES = 4096
-    for start in range(0, len(body), 1 << 12):
-        reader.feed(body[start:start + (1 << 12)])
-    got = finished(reader)
-    assert got.embeddings.tobytes() == vectors.tobytes()
-    assert helper.batches_parsed > before
-    # Canonical as they are (orjson printed them), yet every batch kept its text.
-    embedding_text = sum(len(b.text or b"") for b in reader._batches)
-    assert reader.kept_text_bytes == embedding_text
-    assert all(b.text is not None for b in reader._batches)
-    assert reader._rebuilt() == body
-
-
 def test_the_helper_parses_most_batches_of_a_large_body(helper: RowHelper) -> None:
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((3000, 64)).astype(np.float32)
