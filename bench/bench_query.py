@@ -1,9 +1,10 @@
 """Query latency of a session: the reference beside the published SDK on the same vectors.
 
 p50 / p99 over repeated queries at each size, unfiltered and with one ``$eq`` filter that
-keeps a tenth of the documents, plus numpy brute force as the floor. The sides take turns,
-20 queries at a time, and the reference's figures include the median of its per-query time
-ratio to the published SDK on the same queries and the share of them it answered faster. Writes
+keeps a tenth of the documents, plus numpy brute force as the floor. The sides and the two
+kinds of query take turns, 20 queries at a time, and the reference's figures include the
+median of its per-query time ratio to the published SDK on the same queries, the share of them
+it answered faster, and (filtered) the median ratio to the same query unfiltered. Writes
 ``bench/results/query.json``.
 
     python bench/bench_query.py [--sizes 1000 10000 100000] [--queries 200]
@@ -75,12 +76,15 @@ def bench_size(vectors: np.ndarray, texts: list[str], queries: np.ndarray) -> di
         def ref_query(q: np.ndarray, flt: dict | None) -> None:
             session.query("doc", QueryOptions(embedding=q, filter=flt))
 
-        for label, flt in (("query", None), ("query_filtered", FILTER)):
-            # Blocks of queries in turn: each side runs warm (its matrix in cache, as in an
-            # application querying one index), and drift in the machine's speed over the run
-            # touches every side alike. The first block of each side is a warm-up.
-            for b, start in enumerate(range(-BLOCK, len(queries), BLOCK)):
-                block = queries[:BLOCK] if start < 0 else queries[start : start + BLOCK]
+        # Blocks of queries in turn, and within a block each side and each kind of query in
+        # turn: each side runs warm (its matrix in cache, as in an application querying one
+        # index), and drift in the machine's speed over the run touches every side and both
+        # kinds alike, so that filtered and unfiltered times pair up too. The first block is
+        # a warm-up.
+        kinds = (("query", None), ("query_filtered", FILTER))
+        for b, start in enumerate(range(-BLOCK, len(queries), BLOCK)):
+            block = queries[:BLOCK] if start < 0 else queries[start : start + BLOCK]
+            for label, flt in kinds:
                 ref = [_timed(ref_query, q, flt) for q in block]
                 sdk = []
                 if other is not None:
@@ -97,6 +101,10 @@ def bench_size(vectors: np.ndarray, texts: list[str], queries: np.ndarray) -> di
                     samples["numpy"].setdefault(label, []).extend(brute)
         out: dict = {k: {label: percentiles(v) for label, v in by.items() if v} or None
                      for k, by in samples.items()}
+        for side, by in samples.items():
+            if by.get("query_filtered") and by.get("query"):
+                ratio = np.array(by["query_filtered"]) / np.array(by["query"])
+                out[side]["query_filtered"]["median_ratio_to_unfiltered"] = float(np.median(ratio))
         if other is not None:
             for label, ref in samples["reference"].items():
                 ratio = np.array(ref) / np.array(samples["moss"][label])
@@ -140,6 +148,8 @@ def print_row(row: dict) -> None:
         ref = row["reference"][key]
         paired = (f"  ratio {ref['median_ratio_to_moss']:.2f}, faster in "
                   f"{ref['faster_than_moss_share']:.0%}" if "median_ratio_to_moss" in ref else "")
+        if "median_ratio_to_unfiltered" in ref:
+            paired += f"; to unfiltered {ref['median_ratio_to_unfiltered']:.2f}"
         print(f"{row['docs']:>7} {key:<15} reference {cell(row['reference'], key):>15}  "
               f"moss {cell(row['moss'], key):>15}  numpy {cell(row['numpy'], key):>15}{paired}")
 

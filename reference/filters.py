@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ __all__ = [
     "MetadataColumns",
     "Predicate",
     "compile_filter",
+    "filter_key",
     "filter_mask",
     "filter_value_text",
     "metadata_text",
@@ -487,6 +488,33 @@ class CompiledFilter:
 
     def __repr__(self) -> str:
         return f"CompiledFilter({self.source!r})"
+
+
+def filter_key(filter: object) -> Hashable | None:
+    """A hashable value that two filters share only if they are the same JSON value, keys in
+    the same order; ``None`` if ``filter`` holds anything but dicts with str keys, lists,
+    str, int, float, bool and None (such a filter is not worth remembering).
+
+    Floats are told apart by ``repr`` (``0.0`` from ``-0.0``, and a NaN matches itself), and
+    every scalar by its type (``True`` from ``1``).
+    """
+    kind = type(filter)
+    if kind is dict:
+        items = []
+        for key, value in filter.items():  # type: ignore[attr-defined]
+            part = filter_key(value)
+            if type(key) is not str or part is None:
+                return None
+            items.append((key, part))
+        return (dict, tuple(items))
+    if kind is list:
+        parts = [filter_key(value) for value in filter]  # type: ignore[attr-defined]
+        return None if any(p is None for p in parts) else (list, tuple(parts))
+    if kind is float:
+        return (float, repr(filter))
+    if kind in (str, int, bool) or filter is None:
+        return (kind, filter)
+    return None
 
 
 def compile_filter(filter: Mapping[str, object]) -> CompiledFilter:

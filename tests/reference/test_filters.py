@@ -6,6 +6,7 @@ The strategies at the top (``metadatas``, ``filters``) are shared with
 
 from __future__ import annotations
 
+import copy
 import math
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from reference.filters import (
     MetadataColumns,
     compile_filter,
+    filter_key,
     filter_mask,
     filter_value_text,
     metadata_text,
@@ -432,3 +434,30 @@ def test_and_or_are_intersection_and_union(parts: list[Any], docs: list[Any]) ->
 def test_a_valid_filter_compiles_to_the_same_thing_twice(f: dict[str, Any]) -> None:
     docs = [{"a": t, "b": t, "loc": t} for t in TEXTS + LOCATIONS]
     assert filter_mask(f, docs).tolist() == filter_mask(compile_filter(f), docs).tolist()
+
+
+# --- filter keys ----------------------------------------------------------------------------------
+@given(f=filters, g=filters)
+def test_filters_with_one_key_have_one_mask(f: dict[str, Any], g: dict[str, Any]) -> None:
+    # What lets a corpus reuse a mask: equal keys never hide different filters.
+    assert filter_key(f) is not None and filter_key(f) == filter_key(copy.deepcopy(f))
+    if filter_key(f) == filter_key(g):
+        docs = [{"a": t, "b": t, "loc": t} for t in TEXTS + LOCATIONS]
+        assert filter_mask(f, docs).tolist() == filter_mask(g, docs).tolist()
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    (0.0, -0.0),  # equal floats, different texts
+    (1, True),
+    (1, 1.0),
+    ("1", 1),
+    ([1], (1,)),
+])
+def test_filter_keys_tell_apart_values_python_calls_equal(one: Any, other: Any) -> None:
+    assert filter_key(_leaf("a", "$eq", one)) != filter_key(_leaf("a", "$eq", other))
+
+
+@pytest.mark.parametrize("odd", [Decimal("1"), (1,), {1: "a"}, object()])
+def test_a_filter_holding_anything_but_json_values_has_no_key(odd: Any) -> None:
+    assert filter_key(_leaf("a", "$eq", odd)) is None
+    assert filter_key({"$and": [_leaf("a", "$eq", "x"), {"field": "b", "condition": odd}]}) is None
