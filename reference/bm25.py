@@ -70,6 +70,8 @@ class BM25:
         self._scored_stats = (0, 0)
         # The same rounded to float32 (what rankings compare), zeros dropped; same lifetime.
         self._rounded: dict[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]] = {}
+        # And spread over every row, for terms most rows hold (see dense_float32).
+        self._spread: dict[str, npt.NDArray[np.float32]] = {}
         self._total_length = 0
         self._live = 0
 
@@ -160,6 +162,7 @@ class BM25:
         self._arrays.pop(term, None)
         self._scored.pop(term, None)
         self._rounded.pop(term, None)
+        self._spread.pop(term, None)
 
     # --- scoring ----------------------------------------------------------------------------
     def _posting_arrays(self, term: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
@@ -183,6 +186,7 @@ class BM25:
             # idf and the average length moved: every cached share did
             self._scored.clear()
             self._rounded.clear()
+            self._spread.clear()
             self._scored_stats = stats
         hit_rows, tfs = self._posting_arrays(term)
         scored = self._scored.get(term)
@@ -233,6 +237,24 @@ class BM25:
             rounded = self._rounded[terms[0]] = _positive_float32(hit_rows, scored)
         return rounded
 
+    def dense_float32(self, query: str) -> npt.NDArray[np.float32] | None:
+        """:meth:`matches_float32` as one score per row (0 where it has none), or ``None``
+        unless ``query`` is one term that at least an eighth of the rows hold. Kept between
+        queries like it: a filtered query reads its survivors' scores here rather than look
+        for each of the term's rows among them (0.5 ms at 100k rows)."""
+        terms = self._query_terms(query) if self._live else []
+        if len(terms) != 1:
+            return None
+        rows, scores = self.matches_float32(query)  # first: it may clear the caches
+        if _SPREAD_SHARE * len(rows) < self.rows:
+            return None
+        spread = self._spread.get(terms[0])
+        if spread is None or len(spread) != self.rows:
+            spread = np.zeros(self.rows, dtype=np.float32)
+            spread[rows] = scores
+            spread = self._spread[terms[0]] = _frozen(spread)
+        return spread
+
     def _dense(
         self, parts: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]]
     ) -> npt.NDArray[np.float64]:
@@ -252,6 +274,9 @@ class BM25:
         terms = self._query_terms(query) if self._live else []
         out = self._dense([self._term_scores(term) for term in terms])
         return out if rows is None else out[rows]
+
+
+_SPREAD_SHARE = 8
 
 
 def _positive_float32(

@@ -639,17 +639,30 @@ def _earliest(tied: _Rows, tied_seq: npt.NDArray[np.int64], need: int) -> _Rows:
 
 # --- the keyword side and fusion --------------------------------------------------------------
 def _keyword(
-    bm25: BM25, query_text: str, mask: npt.NDArray[np.bool_] | None
+    bm25: BM25,
+    query_text: str,
+    mask: npt.NDArray[np.bool_] | None,
+    survivors: _Rows | None = None,
 ) -> tuple[_Rows, _F32] | None:
-    """Rows (ascending) that share a term with the query and pass ``mask``, with their BM25.
+    """Rows (ascending) that share a term with the query and pass ``mask`` (whose rows are
+    ``survivors``), with their BM25.
 
     float32 like the SDK: documents whose float64 scores differ only in the last bits tie, and
     then insertion order decides.
     """
-    rows, scores = bm25.matches_float32(query_text)
-    if mask is not None:
-        keep = mask[rows]
-        rows, scores = rows[keep], scores[keep]
+    spread = None
+    if mask is not None and survivors is not None:
+        spread = bm25.dense_float32(query_text)
+    if spread is not None:
+        assert survivors is not None
+        scores = spread[survivors]
+        keep = scores > 0  # the rows matches_float32 gives: a hit, and not rounded to 0
+        rows, scores = survivors[keep], scores[keep]
+    else:
+        rows, scores = bm25.matches_float32(query_text)
+        if mask is not None:
+            keep = mask[rows]
+            rows, scores = rows[keep], scores[keep]
     return (rows, scores) if len(rows) else None
 
 
@@ -728,7 +741,8 @@ def search(
     dots = _Dots(matrix, q, rows) if q is not None and alpha > 0.0 else None
     keyword = None
     if alpha < 1.0 and tokenize(query_text):
-        keyword = _keyword(bm25, query_text, mask)  # None: nothing matched, it ranks nobody
+        # None: nothing matched, it ranks nobody
+        keyword = _keyword(bm25, query_text, mask, rows)
     if dots is None and keyword is None:
         return []
 

@@ -356,7 +356,9 @@ def test_bm25_matches_are_its_scores_without_the_zeros(
     live = [" ".join(t) for t in texts]  # text of each row
     bm25.upsert(matrix.upsert(ids, np.ones((len(ids), 2))), live)
     for query in [" ".join(q) for q in queries]:
-        bm25.matches_float32(query)  # fill the caches, so that the changes below must clear them
+        # Fill the caches, so that the changes below must clear them.
+        bm25.matches_float32(query)
+        bm25.dense_float32(query)
     steps = matrix.delete([ids[i] for i in deletes if i < len(ids)])
     bm25.delete(steps)
     follow_deletes(live, steps)
@@ -380,6 +382,12 @@ def test_bm25_matches_are_its_scores_without_the_zeros(
         want32 = dense.astype(np.float32)
         assert rows32.tolist() == np.flatnonzero(want32 > 0).tolist()
         assert scores32.tobytes() == want32[want32 > 0].tobytes()
+        spread = bm25.dense_float32(query)
+        held = {t for t in query.split() if any(t in text.split() for text in live)}
+        one_common_term = len(held) == 1 and 8 * len(rows32) >= len(live)
+        assert (spread is not None) == one_common_term, query
+        if spread is not None:
+            assert spread.tobytes() == np.where(want32 > 0, want32, 0).astype(np.float32).tobytes()
 
 
 def test_insertion_order_is_tracked_through_deletes() -> None:
