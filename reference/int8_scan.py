@@ -235,6 +235,7 @@ class Int8Cache:
         self._used = False
         self._building = False
         self.builds_started = 0
+        self._pid = os.getpid()
 
     def changed(self) -> None:
         """Forget the copy: the matrix is about to change (or has)."""
@@ -248,6 +249,10 @@ class Int8Cache:
     def get(self, vectors: _F32, norms: _F32) -> Int8Scan | None:
         """The copy of ``vectors`` if it is built; may start building it."""
         with self._lock:
+            if self._pid != os.getpid():
+                # A forked child: onnxruntime's threads and a running build stayed behind.
+                self._pid, self._built, self._building = os.getpid(), None, False
+                self._streak = 0
             self._streak += 1
             if self._built is not None:
                 self._used = True

@@ -268,3 +268,15 @@ def test_the_margin_is_not_more_than_needed_somewhere(seed: int) -> None:
     product = np.einsum("ij,j->i", v, q)
     near = scan.shortlist(q, 1, S._floor_of)
     assert near is not None and int(np.argmax(product)) in near.tolist()
+
+
+def test_a_forked_child_builds_its_own_copy(small_min_rows: None) -> None:
+    # onnxruntime's threads do not survive a fork, nor does a build under way.
+    cache, (v, norms) = Int8Cache(background=False), _big()
+    cache.get(v, norms)
+    parent = cache.get(v, norms)
+    assert parent is not None
+    with mock.patch.object(I.os, "getpid", return_value=I.os.getpid() + 1):
+        assert cache.get(v, norms) is None  # dropped, and the count starts again
+        child = cache.get(v, norms)
+    assert child is not None and child is not parent and cache.builds_started == 2
