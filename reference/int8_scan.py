@@ -184,10 +184,11 @@ class Int8Scan:
         codes = np.clip(np.rint(q64 / step), -_QUERY_CODE, _QUERY_CODE)
         lost = q64 - step * codes
         y = self.session.run(None, {"q": (codes + _QUERY_ZERO).astype(np.uint8)[None, :]})[0][0]
+        scales = self.scales
+        if rows is not None:  # only the survivors' products are needed from here on
+            y, scales = y[rows], scales[rows]
         centre = y.astype(np.float32)
-        centre *= self.scales
-        if rows is not None:
-            centre = centre[rows]
+        centre *= scales
         centre *= np.float32(step)
         # Exactly, q . d = step scale (codes . d_codes) + step (codes . d_residual) + lost . d,
         # the last two at most step |codes| |d_residual| + |lost| |d| (Cauchy-Schwarz).

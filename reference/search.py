@@ -706,12 +706,14 @@ def search(
     top_k: int,
     alpha: float,
     candidates: npt.NDArray[np.bool_] | None = None,
+    survivors: _Rows | None = None,
 ) -> list[Hit]:
     """The ``top_k`` best rows for a query, best first, as ``(row, score)``.
 
     ``candidates`` is a bool mask over the matrix rows (a metadata filter's survivors); only
     those rows are scored and ranked, so a filtered query costs no more than an unfiltered
-    one. ``bm25`` must be in step with ``matrix`` (see :mod:`reference.bm25`). ``top_k`` 0
+    one. ``survivors`` may give ``np.flatnonzero(candidates)``, kept by a caller that reuses
+    the mask. ``bm25`` must be in step with ``matrix`` (see :mod:`reference.bm25`). ``top_k`` 0
     returns nothing, as documented for the published SDK; a negative or non-int ``top_k``,
     an ``alpha`` outside [0, 1], or a query vector of another dimension raises
     ``ValueError``.
@@ -733,7 +735,7 @@ def search(
             raise ValueError(
                 f"candidates: expected a bool mask of shape ({n},), got {mask.dtype} {mask.shape}"
             )
-        rows = np.flatnonzero(mask)
+        rows = np.flatnonzero(mask) if survivors is None else survivors
     count = n if rows is None else len(rows)
     if top_k == 0 or count == 0:
         return []
