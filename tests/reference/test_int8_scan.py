@@ -36,8 +36,10 @@ def test_the_kernel_multiplies_exactly_at_the_code_bounds() -> None:
 
 def _matrix(rng: np.random.Generator, n: int, dim: int, kind: str) -> np.ndarray:
     v = rng.standard_normal((n, dim)).astype(np.float32)
-    if kind == "scaled":  # rows from tiny to huge, some zero
-        v *= rng.choice([0.0, 1e-30, 1e-3, 1.0, 1e12], size=(n, 1)).astype(np.float32)
+    if kind == "scaled":  # rows from subnormal to huge, some zero, with zero components
+        v *= rng.choice([0.0, 1e-44, 1e-38, 1e-30, 1e-3, 1.0, 1e12], size=(n, 1)).astype(
+            np.float32)
+        v[rng.random(v.shape) < 0.2] = 0.0
     elif kind == "spiky":  # one large component per row: most codes round to 0
         v[np.arange(n), rng.integers(dim, size=n)] *= 1e4
     elif kind == "duplicates":
@@ -55,6 +57,8 @@ def _query(rng: np.random.Generator, v: np.ndarray, kind: str) -> np.ndarray:
         return v[rng.integers(len(v))].copy()
     if kind == "tiny":
         return (rng.standard_normal(dim) * 1e-30).astype(np.float32)
+    if kind == "subnormal":  # its step underflows
+        return (rng.standard_normal(dim) * 1e-44).astype(np.float32)
     return rng.standard_normal(dim).astype(np.float32)
 
 
@@ -64,7 +68,7 @@ def _query(rng: np.random.Generator, v: np.ndarray, kind: str) -> np.ndarray:
     n=st.integers(1, 120),
     dim=st.sampled_from([1, 2, 7, 32, 384]),
     kind=st.sampled_from(["gaussian", "scaled", "spiky", "duplicates", "integers"]),
-    q_kind=st.sampled_from(["gaussian", "zero", "stored", "tiny"]),
+    q_kind=st.sampled_from(["gaussian", "zero", "stored", "tiny", "subnormal"]),
     k=st.integers(1, 12),
     subset=st.booleans(),
 )
@@ -280,3 +284,17 @@ def test_a_forked_child_builds_its_own_copy(small_min_rows: None) -> None:
         assert cache.get(v, norms) is None  # dropped, and the count starts again
         child = cache.get(v, norms)
     assert child is not None and child is not parent and cache.builds_started == 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), dim=st.sampled_from([1, 3, 64]),
+       scale=st.sampled_from([1e-45, 1e-40, 1e-38, 1e-20, 1.0, 1e30, 3e38]))
+def test_each_row_is_within_its_bound_of_its_codes(seed: int, dim: int, scale: float) -> None:
+    rng = np.random.default_rng(seed)
+    v = (rng.uniform(-1, 1, (20, dim)) * scale).astype(np.float32)
+    v[rng.random(v.shape) < 0.3] = 0.0  # zero components beside a tiny peak
+    codes, scales, bound = I._quantize(v)
+    assert np.isfinite(scales).all() and np.isfinite(bound).all()
+    # In float64 these are exact: float32 values, and codes of at most 127 times a float32.
+    lost = v.astype(np.float64) - codes.astype(np.float64) * scales.astype(np.float64)[:, None]
+    assert (np.sqrt((lost**2).sum(axis=1)) <= bound).all()
