@@ -296,8 +296,7 @@ class PushReader:
             return
         self._batch += b"]"
         first = self._batches[-1].first + self._batches[-1].rows if self._batches else 0
-        # The batch keeps the bytearray itself: a copy of each MB costs more than the rest
-        # of the reading.
+        # The batch keeps the bytearray itself, which spares a copy of its text.
         batch = Batch(first, self._rows - first, self._batch)
         self._batch = bytearray()
         self._batches.append(batch)
