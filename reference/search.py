@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from protocol.vectors import as_matrix
 from reference.bm25 import BM25, tokenize
+from reference.embeddings.runtime import available_cpus
 from reference.int8_scan import Int8Cache, Int8Scan
 
 __all__ = ["DEPTH_PER_TOP_K", "RRF_K", "Hit", "VectorMatrix", "follow_deletes", "search"]
@@ -345,10 +346,7 @@ def _helpers() -> tuple[int, ThreadPoolExecutor] | None:
     """The scan's helper threads and how many there are; ``None`` on one core."""
     global _pool
     if _pool is None or _pool[0] != os.getpid():
-        cores = (
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        )
-        workers = min(cores or 1, 4) - 1
+        workers = min(available_cpus(), 4) - 1
         helpers = None
         if workers >= 1:
             helpers = (workers, ThreadPoolExecutor(workers, thread_name_prefix="sessionspec-scan"))
