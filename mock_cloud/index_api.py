@@ -23,6 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from mock_cloud.auth import Cloud, Project, TokenProject
 from mock_cloud.bodies import (
+    declared_length,
     json_body,
     parse_json,
     read_body,
@@ -117,11 +118,11 @@ async def push_index(request: Request, project: Project, cloud: Cloud,
                      answered: Answered) -> dict[str, Any]:
     """Create or replace an index with every document and its embedding, in one transaction."""
     started = time.monotonic()
-    declared = request.headers.get("content-length", "")
-    reader = PushReader(int(declared) if declared.isdigit() else 0, cloud.row_helper)
+    limit = cloud.settings.max_body_bytes
+    reader = PushReader(declared_length(request, limit), cloud.row_helper)
     try:
         # Decoded as it arrives, and never kept whole (see PushReader).
-        size = await stream_body(request, cloud.settings.max_body_bytes, reader.feed)
+        size = await stream_body(request, limit, reader.feed)
     except BaseException:
         reader.close()
         raise

@@ -157,6 +157,11 @@ def _checked_docs(rows: list[_WireDoc[E]], first: int, seen: set[str]) -> list[S
     return docs
 
 
+def _numbered(pieces: list[bytes | int]) -> bytes:
+    """Body text with embedding ``i`` written as the number ``i``."""
+    return b"".join(p if isinstance(p, bytes) else b"%d" % p for p in pieces)
+
+
 class PushReader:
     """Decodes a push body while it uploads, without keeping it whole (the published SDK sends
     820 MB for 100k documents).
@@ -258,7 +263,7 @@ class PushReader:
             done = self._docs or []
             first = len(done)
             rest = self._pieces[2 * first + 1 :] if first else self._pieces
-            numbered = b"".join(p if isinstance(p, bytes) else b"%d" % p for p in rest)
+            numbered = _numbered(rest)
             try:
                 wire = _numbered_decoder.decode(_START + numbered if first else numbered)
             except msgspec.MsgspecError:
@@ -333,9 +338,8 @@ class PushReader:
         if not tail.endswith(_NEXT):
             self._docs = None
             return
-        parts = [p if isinstance(p, bytes) else b"%d" % p
-                 for p in pieces[2 * first + 1 : 2 * last + 2]]
-        text = b"".join([b'[{"embedding":', *parts, tail[: -len(_NEXT)], b"]"])
+        parts = _numbered(pieces[2 * first + 1 : 2 * last + 2])
+        text = b"".join([b'[{"embedding":', parts, tail[: -len(_NEXT)], b"]"])
         try:
             found = _numbered_docs_decoder.decode(text)
         except msgspec.MsgspecError:
