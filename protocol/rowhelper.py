@@ -244,12 +244,11 @@ class Lease:
         slots_fd = os.memfd_create("sessionspec-batches", os.MFD_CLOEXEC)
         try:
             os.ftruncate(out_fd, rows * dimension * 4)
-            os.ftruncate(slots_fd, _SLOTS * SLOT_BYTES)
+            os.ftruncate(slots_fd, _SLOTS * self._slot_bytes)
             out_map = mmap.mmap(out_fd, rows * dimension * 4)
             self._out = np.frombuffer(out_map, dtype=np.float32).reshape(rows, dimension)
-            self._slots = mmap.mmap(slots_fd, _SLOTS * SLOT_BYTES)
-            self._slot_bytes = SLOT_BYTES
-            self._conn.send(("open", rows, dimension, SLOT_BYTES))
+            self._slots = mmap.mmap(slots_fd, _SLOTS * self._slot_bytes)
+            self._conn.send(("open", rows, dimension, self._slot_bytes))
             send_handle(self._conn, out_fd, self._pid)
             send_handle(self._conn, slots_fd, self._pid)
         except OSError as exc:
