@@ -175,10 +175,11 @@ class Int8Scan:
         are summed in. ``None`` when float32 products could overflow, or when ``kth_floor``
         (a value at most the ``k``-th largest of an array, or ``None``) gives up.
         """
+        dim = self.dimension
         q64 = q.astype(np.float64)
         q_norm = float(np.sqrt(q64 @ q64))
-        if not q_norm * self.max_norm < _MAX_PRODUCT:
-            return None
+        if dim * _U32 >= 0.5 or not q_norm * self.max_norm < _MAX_PRODUCT:
+            return None  # gamma below needs d u < 1; and float32 products could overflow
         # A float32 step, so that the products below round as the margin allows; 1 when there
         # is none (a zero query, or one so small that its step underflows: all of it is lost).
         step = float(np.float32(float(np.abs(q64).max()) / _QUERY_CODE))
@@ -198,7 +199,6 @@ class Int8Scan:
         # float32 sums of q . d in any order are within gamma_dim |q| |d| of it (Higham,
         # 3.1). centre rounds three times (int to float32 and two products), each within u
         # of step |codes| |scale d_codes|; float64 rounding here is far below the slack.
-        dim = self.dimension
         gamma = dim * _U32 / (1.0 - dim * _U32)
         code_norm = float(np.sqrt(codes @ codes))
         margin = (

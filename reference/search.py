@@ -452,6 +452,9 @@ class _Dots:
 
     def _shortlist(self, k: int) -> _Rows | None:
         """Positions holding every one of the ``k`` best, or ``None`` if not worth it."""
+        near = self._int8_shortlist(k)  # bounds of its own, so before the scan's gap
+        if near is not None:
+            return near
         if _SCAN is None:
             return None
         norms = self._matrix.norms()
@@ -460,9 +463,6 @@ class _Dots:
         gap = _rounding_gap(len(self._q), float(norms.max()), q_norm)
         if gap is None:
             return None
-        near = self._int8_shortlist(k)
-        if near is not None:
-            return near
         vectors = self._matrix.view()
         if self._rows is None:
             scan = _scan(vectors, self._q)
