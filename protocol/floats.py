@@ -132,27 +132,53 @@ class RowSink:
         return None if self._rows is None else self._rows[: self._count]
 
 
-def _fill(parser: simdjson.Parser, text: bytes, out: Matrix, lists: int) -> bool:
-    """Parse ``[[f, ...], ...]``, in which ``text`` holds ``lists`` lists, into ``out``; False
-    unless it has exactly ``out``'s shape."""
+def _values(parser: simdjson.Parser, text: bytes, shape: tuple[int, int],
+            lists: int) -> np.ndarray | None:
+    """The numbers of ``[[f, ...], ...]``, in which ``text`` holds ``lists`` lists, as float64 in
+    order; ``None`` unless it is rows of numbers of exactly ``shape``."""
     # simdjson's as_buffer flattens nested lists and raises on strings, objects and booleans,
     # so with no strings in the text every "[" opens a list: one per row plus the outer one
     # proves that no row hides a nested list.
-    if lists != len(out) + 1:
-        return False
+    if lists != shape[0] + 1:
+        return None
     try:
         doc = parser.parse(text)
-        if not isinstance(doc, simdjson.Array) or len(doc) != len(out):
-            return False
-        if any(len(row) != out.shape[1] for row in doc):
-            return False
+        if not isinstance(doc, simdjson.Array) or len(doc) != shape[0]:
+            return None
+        if any(len(row) != shape[1] for row in doc):
+            return None
         values = np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64)
     except (ValueError, TypeError, RuntimeError):  # RuntimeError: integers beyond 64 bits
-        return False
+        return None
     finally:
         doc = None  # the parser refuses to parse again while a document is alive
-    if values.size != out.size:
-        return False
+    return values if values.size == shape[0] * shape[1] else None
+
+
+def _fill(parser: simdjson.Parser, text: bytes, out: Matrix, lists: int) -> bool:
+    """Parse ``[[f, ...], ...]``, in which ``text`` holds ``lists`` lists, into ``out``; False
+    unless it has exactly ``out``'s shape and its numbers are finite in float32."""
+    values = _values(parser, text, out.shape, lists)
+    return values is not None and _store(values, out)
+
+
+def _store(values: np.ndarray, out: Matrix) -> bool:
     with np.errstate(over="ignore"):
         out[...] = values.reshape(out.shape)
     return bool(np.isfinite(out).all())
+
+
+def parse_rows_exactly(text: bytes, into: Matrix, parser: simdjson.Parser) -> tuple[bool, bool]:
+    """:func:`parse_rows_into`, and whether ``text`` could be printed again from the rows
+    without changing what it decodes to: each number is written as a float (with a ``.``,
+    so no JSON decoder takes it for an integer) whose value float32 holds exactly.
+
+    A pass over the text and one over the numbers parsed: printing the rows to compare with
+    the text would take as long as parsing them."""
+    values = _values(parser, text, into.shape, len(into) + 1)
+    if values is None or not _store(values, into):
+        return False, False
+    # A valid JSON number holds at most one ".", and the parse found exactly into.size numbers
+    # and nothing else that could hold one.
+    floats = np.count_nonzero(np.frombuffer(text, dtype=np.uint8) == ord(".")) == into.size
+    return True, floats and bool((into.reshape(-1) == values).all())

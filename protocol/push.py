@@ -7,8 +7,10 @@ again with every embedding as a list of floats, which names the bad field exactl
 those of :class:`protocol.models.PushRequest`, which documents the body in the OpenAPI schema.
 """
 
+import bisect
 import math
 import re
+from array import array
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -75,6 +77,7 @@ def encode_push(body: PushBody) -> bytes:
     return orjson.dumps(out, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 
+_MALFORMED = "body: malformed JSON "
 _MISSING = re.compile(r"missing required field `([^`]*)`")
 
 
@@ -125,7 +128,7 @@ def _decode(decoder: msgspec.json.Decoder[_WireBody[E]], data: bytes) -> _WireBo
     except msgspec.ValidationError as exc:
         raise ValueError(_describe(exc)) from None
     except msgspec.DecodeError as exc:
-        raise ValueError(f"body: malformed JSON ({exc})") from None
+        raise ValueError(f"{_MALFORMED}({exc})") from None
 
 
 def _documents(body: _WireBody[E]) -> list[StoredDocument]:
@@ -172,10 +175,11 @@ class PushReader:
     decodes that text with embedding ``i`` replaced by the number ``i``, which proves that the
     batches held exactly the documents' embeddings, in order.
 
-    A batch's text is dropped once it is known to be exactly how its rows print
-    (:func:`protocol.rowhelper.canonical`, which the helper process checks): the body can then
-    be rebuilt byte for byte. On any other layout or any doubt, :meth:`finish` rebuilds it and
-    decodes it whole with :func:`decode_push`, which also words the errors.
+    A batch's text is dropped once it is known that its rows printed again
+    (:func:`protocol.rowhelper.canonical`) decode to the same values, which the helper process
+    checks. On any other layout or any doubt, :meth:`finish` rebuilds the body and decodes it
+    whole with :func:`decode_push`, which also words the errors; an error's byte offset is then
+    mapped back to the body sent, as rows printed again may differ from it in length.
 
     Not keeping the body saves more than its memory: on a VM whose host backs memory on first
     touch, touching 820 MB took seconds. Given a :class:`~protocol.rowhelper.RowHelper` that
@@ -202,6 +206,7 @@ class PushReader:
         self._batches: list[Batch] = []
         self._batch = bytearray()  # the batch being gathered: "[" row "," row ...
         self._rows = 0  # embeddings found
+        self._row_bytes = array("L")  # the length of each one's text, for _rebuilt()
         self._first_row: bytes | None = None
         # Documents decoded and checked so far, while the body arrives; None once the layout
         # is not the expected one or a document is refused (finish() then decodes them all).
@@ -234,6 +239,7 @@ class PushReader:
                     break
                 stop = close + 1
                 self._pieces += (bytes(view[consumed:start]), self._rows)
+                self._row_bytes.append(stop - start)
                 batch += b"," if batch else b"["
                 batch += view[start:stop]
                 if self._first_row is None:
@@ -277,7 +283,11 @@ class PushReader:
                 _check_top(wire)
                 docs = done + _checked_docs(wire.docs, first, self._seen if first else set())
                 return PushBody(wire.indexName, wire.modelId, docs, rows)
-        return decode_push(self._rebuilt())
+        body, offsets = self._rebuilt()
+        try:
+            return decode_push(body)
+        except ValueError as exc:
+            raise ValueError(offsets.map(str(exc))) from None
 
     def close(self) -> None:
         """Done with the body, decoded or not: give the helper back."""
@@ -286,7 +296,7 @@ class PushReader:
 
     @property
     def kept_text_bytes(self) -> int:
-        """Bytes of embedding text still held (dropped once known to print back the same)."""
+        """Bytes of embedding text still held (dropped once known to be printable again)."""
         return sum(len(b.text) for b in self._batches if b.text is not None) + len(self._batch)
 
     @property
@@ -355,9 +365,11 @@ class PushReader:
         except ValueError:  # finish() finds it again, after whatever decode_push finds first
             self._docs = None
 
-    def _rebuilt(self) -> bytes:
-        """The body as it was sent: batches whose text was dropped are printed again."""
+    def _rebuilt(self) -> "tuple[bytes, _Offsets]":
+        """The body as it was sent, but for batches whose text was dropped, which are printed
+        again; and how offsets in it map to offsets in the body sent."""
         texts: list[bytes] = []
+        reprinted: list[bool] = []
         matrix = self._lease.matrix if self._lease is not None else None
         for batch in self._batches:
             text = batch.text
@@ -367,4 +379,43 @@ class PushReader:
             rows = text[1:-1].split(b"],")  # each row holds one "]", its last byte
             texts += [row + b"]" for row in rows[:-1]]
             texts.append(rows[-1])
-        return b"".join(p if isinstance(p, bytes) else texts[p] for p in self._pieces)
+            reprinted += [batch.text is None] * batch.rows
+        offsets = _Offsets()
+        parts: list[bytes] = []
+        at = 0
+        for piece in self._pieces:
+            if not isinstance(piece, bytes):
+                row = texts[piece]
+                if reprinted[piece]:
+                    offsets.shift(at + len(row), self._row_bytes[piece] - len(row))
+                piece = row
+            parts.append(piece)
+            at += len(piece)
+        return b"".join(parts), offsets
+
+
+class _Offsets:
+    """Where each row printed again ends in a rebuilt body, and by how much the body sent
+    differs from there on, to word a parse error as decoding the body sent would."""
+
+    _AT = re.compile(r"\(byte (\d+)\)$")
+
+    def __init__(self) -> None:
+        self._ends: list[int] = []
+        self._shifts: list[int] = []  # from each end on
+
+    def shift(self, end: int, by: int) -> None:
+        if by:
+            self._ends.append(end)
+            self._shifts.append((self._shifts[-1] if self._shifts else 0) + by)
+
+    def map(self, message: str) -> str:
+        """``message`` from decoding the rebuilt body, with its byte offset (msgspec ends a
+        malformed-JSON message with one) as in the body sent."""
+        found = self._AT.search(message.removesuffix(")"))
+        if not message.startswith(_MALFORMED) or found is None or not self._ends:
+            return message
+        at = int(found.group(1))
+        passed = bisect.bisect_right(self._ends, at)
+        sent = at + (self._shifts[passed - 1] if passed else 0)
+        return f"{message[: found.start(1)]}{sent}{message[found.end(1):]}"

@@ -9,9 +9,10 @@ and at the end the server parses itself the batches the helper has not reached.
 
 Each batch is copied into a slot of a small memory file that both processes map, and the helper
 writes the rows into the matrix, another such file, where the server reads them. The helper also
-checks that the batch's text is exactly how its rows print (:func:`canonical`): such a text can
-be printed again, so the server need not keep it, nor the body. Any failure (a row that is not
-what the fast path expects, a helper that died) only means the push is decoded without it.
+checks that the batch's text can be printed again from its rows (:func:`canonical`) and decode
+to the same values (:func:`protocol.floats.parse_rows_exactly`), so the server need not keep
+it, nor the body. Any failure (a row that is not what the fast path expects, a helper that
+died) only means the push is decoded without it.
 
 Run as ``python -m protocol.rowhelper FD``, FD being its end of a socket pair.
 """
@@ -33,7 +34,7 @@ import numpy as np
 import orjson
 import simdjson
 
-from protocol.floats import parse_rows_into
+from protocol.floats import parse_rows_exactly, parse_rows_into
 from protocol.vectors import Matrix
 
 SHARED_MEMORY = hasattr(os, "memfd_create")
@@ -135,7 +136,8 @@ class RowHelper:
 @dataclass
 class Batch:
     """Rows ``first`` to ``first + rows`` of the matrix: their JSON text ``[[...],[...]]``
-    until it is known to be :func:`canonical` (then ``None``: it can be printed again)."""
+    until it is known that printing the rows again (:func:`canonical`) decodes to the same
+    values (then ``None``)."""
 
     first: int
     rows: int
@@ -144,7 +146,8 @@ class Batch:
 
 def canonical(rows: Matrix) -> bytes:
     """``rows`` as the published SDK prints them: each float32 widened to float64 and written
-    in its shortest form (a test checks this against its bodies)."""
+    in its shortest form, always with a ``.`` or an exponent (a test checks this against its
+    bodies)."""
     return orjson.dumps(rows.astype(np.float64), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
@@ -153,8 +156,9 @@ class Lease:
     waits for them all; :meth:`release` always.
 
     A batch is copied into one of a few slots of a memory file both processes map, and the
-    helper writes its rows into the matrix, another such file. A batch it finds canonical loses
-    its text (``Batch.text = None``): that is what lets the server drop the body as it goes."""
+    helper writes its rows into the matrix, another such file. A batch that can be printed
+    again loses its text (``Batch.text = None``): that is what lets the server drop the body as
+    it goes."""
 
     def __init__(self, helper: RowHelper, conn: Connection, pid: int, body_bytes: int) -> None:
         self._helper, self._conn, self._pid = helper, conn, pid
@@ -283,12 +287,12 @@ class Lease:
                     if wait:
                         raise TimeoutError("no answer from the row helper")
                     return
-                ok, is_canonical = self._conn.recv()
+                ok, reprintable = self._conn.recv()
                 batch, slot = self._sent.popleft()
                 self._free.append(slot)
                 if not ok:
                     self._failed = True
-                elif is_canonical:
+                elif reprintable:
                     batch.text = None
                 self.helped += 1
                 self._helper.batches_parsed += 1
@@ -304,10 +308,6 @@ class Lease:
 
 
 # --- the helper's side ------------------------------------------------------------------------
-def _parse_batch(text: bytes, rows: Matrix, parser: simdjson.Parser) -> tuple[bool, bool]:
-    """Whether ``text`` parsed into ``rows``, and whether it is their :func:`canonical` text."""
-    ok = parse_rows_into(text, rows, parser)
-    return ok, ok and canonical(rows) == text
 
 
 def serve(conn: Connection) -> None:
@@ -337,7 +337,7 @@ def serve(conn: Connection) -> None:
             answer = (False, False)
             if slots is not None and out is not None and first + count <= len(out):
                 text = slots[slot * slot_bytes : slot * slot_bytes + length]
-                answer = _parse_batch(text, out[first : first + count], parser)
+                answer = parse_rows_exactly(text, out[first : first + count], parser)
             conn.send(answer)
         elif message[0] == "close":
             out = None
