@@ -5,6 +5,12 @@ handlers in a thread pool); writers are serialised by a lock and each change is 
 so a reader sees an index as it was before a change or after it, never a mix, and a change that
 fails leaves everything as it was. Vectors are little-endian float32 BLOBs, so what was pushed
 comes back bit for bit.
+
+A pushed index is stored packed: one row holding all its documents and one BLOB holding its
+matrix, the way it is read back (whole, to build the download files). Its first change by
+document (add, delete, a vector overwritten) unpacks it into a row per document, in that
+change's transaction. Writing a row per document took 0.1 s of a 10k push that took 0.45 s
+in the server.
 """
 
 import hashlib
@@ -61,6 +67,11 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS documents_by_id ON documents (iid, id);
 CREATE UNIQUE INDEX IF NOT EXISTS documents_by_position ON documents (iid, position);
+CREATE TABLE IF NOT EXISTS packed (
+    iid INTEGER PRIMARY KEY REFERENCES indexes(iid) ON DELETE CASCADE,
+    docs BLOB NOT NULL,
+    vectors BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     project TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
@@ -141,6 +152,21 @@ def _loads(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
+# Bigger indexes are stored a row per document: SQLite refuses values over 1e9 bytes.
+PACKED_MAX_BYTES = 256 << 20
+
+
+def _pack(docs: Sequence[StoredDocument]) -> bytes:
+    return orjson.dumps([(d.id, d.text, d.metadata, d.payload) for d in docs])
+
+
+def _unpacked(docs: bytes, vectors: bytes, dimension: int
+              ) -> tuple[list[StoredDocument], Matrix]:
+    found = [StoredDocument(*doc) for doc in orjson.loads(docs)]
+    flat = np.frombuffer(vectors, dtype=_F32)
+    return found, flat.reshape(len(found), dimension).astype(np.float32, copy=False)
+
+
 def _check_ids(ids: Iterable[str], field_name: str = "docs") -> None:
     ids = list(ids)
     # The common case in one pass of C loops (a 100k-document push checks 100k ids); the loop
@@ -171,6 +197,17 @@ def check_documents(docs: Sequence[StoredDocument], field_name: str = "docs") ->
     """Ids unique and non-empty, metadata an object of finite values; else ``ValueError``."""
     _check_ids((d.id for d in docs), field_name)
     _check_metadata(docs, field_name)
+
+
+def _insert_rows(conn: sqlite3.Connection, iid: int, docs: Sequence[StoredDocument],
+                 rows: Matrix) -> None:
+    """Store ``docs`` with ``rows`` as their vectors, a row each, positions from 0."""
+    vectors = np.ascontiguousarray(rows, dtype=_F32)
+    conn.executemany(
+        "INSERT INTO documents (iid, position, id, text, metadata, payload, vector)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ((iid, i, d.id, d.text, _dumps(d.metadata), _dumps(d.payload), vectors[i].tobytes())
+         for i, d in enumerate(docs)))
 
 
 def _row_of(record: sqlite3.Row | tuple[Any, ...]) -> IndexRecord:
@@ -326,6 +363,7 @@ class Store:
         if matrix.shape[1] == 0:
             raise ValueError("docs[].embedding: must not be empty")
         rows = np.ascontiguousarray(matrix, dtype=_F32)
+        packed = _pack(docs) if rows.nbytes <= PACKED_MAX_BYTES else None
         with self._write() as conn:
             if project not in self._projects:
                 raise NotFound(f"project {project!r} not found")
@@ -341,15 +379,16 @@ class Store:
             else:
                 iid = old.iid
                 conn.execute("DELETE FROM documents WHERE iid = ?", (iid,))
+                conn.execute("DELETE FROM packed WHERE iid = ?", (iid,))
                 conn.execute(
                     "UPDATE indexes SET model_id = ?, dimension = ?, doc_count = ?,"
                     " version = version + 1, stamp = ?, updated_at = ? WHERE iid = ?",
                     (model, rows.shape[1], len(docs), stamp, iso(stamp), iid))
-            conn.executemany(
-                "INSERT INTO documents (iid, position, id, text, metadata, payload, vector)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((iid, i, d.id, d.text, _dumps(d.metadata), _dumps(d.payload), rows[i].tobytes())
-                 for i, d in enumerate(docs)))
+            if packed is not None and len(packed) <= PACKED_MAX_BYTES:
+                conn.execute("INSERT INTO packed (iid, docs, vectors) VALUES (?, ?, ?)",
+                             (iid, packed, memoryview(rows).cast("B")))
+            else:
+                _insert_rows(conn, iid, docs, rows)
             return self._require(conn, project, name)
 
     def get_index_info(self, project: str, name: str) -> IndexRecord | None:
@@ -371,6 +410,10 @@ class Store:
         """Documents in stored order; with ``ids``, only those (unknown ids are skipped)."""
         with self._read() as conn:
             record = self._require(conn, project, name)
+            packed = self._packed(conn, record)
+            if packed is not None:
+                wanted = None if ids is None else set(ids)
+                return [d for d in packed[0] if wanted is None or d.id in wanted]
             if ids is None:
                 rows = conn.execute("SELECT id, text, metadata, payload FROM documents"
                                     " WHERE iid = ? ORDER BY position", (record.iid,))
@@ -397,6 +440,7 @@ class Store:
         check_documents(docs)
         with self._write() as conn:
             record = self._require(conn, project, name)
+            self._unpack(conn, record)
             for i, vector in enumerate(vectors):
                 if vector is None:
                     raise ValueError(
@@ -433,6 +477,7 @@ class Store:
         """Remove documents by id (unknown ids are ignored); returns the index and the count."""
         with self._write() as conn:
             record = self._require(conn, project, name)
+            self._unpack(conn, record)
             removed = 0
             for doc_id in dict.fromkeys(ids):
                 removed += conn.execute("DELETE FROM documents WHERE iid = ? AND id = ?",
@@ -441,7 +486,24 @@ class Store:
                 record = self._bump(conn, record, doc_count=record.doc_count - removed)
             return record, removed
 
+    def _packed(self, conn: sqlite3.Connection, record: IndexRecord
+                ) -> tuple[list[StoredDocument], Matrix] | None:
+        """The documents and vectors of a packed index; ``None`` if it has a row per document."""
+        row = conn.execute("SELECT docs, vectors FROM packed WHERE iid = ?",
+                           (record.iid,)).fetchone()
+        return None if row is None else _unpacked(row[0], row[1], record.dimension)
+
+    def _unpack(self, conn: sqlite3.Connection, record: IndexRecord) -> None:
+        """Store a packed index a row per document, within the caller's transaction."""
+        packed = self._packed(conn, record)
+        if packed is not None:
+            conn.execute("DELETE FROM packed WHERE iid = ?", (record.iid,))
+            _insert_rows(conn, record.iid, *packed)
+
     def _vectors(self, conn: sqlite3.Connection, record: IndexRecord) -> tuple[list[str], Matrix]:
+        packed = self._packed(conn, record)
+        if packed is not None:
+            return [d.id for d in packed[0]], packed[1]
         ids: list[str] = []
         blobs: list[bytes] = []
         for doc_id, blob in conn.execute("SELECT id, vector FROM documents WHERE iid = ?"
@@ -460,6 +522,9 @@ class Store:
         """An index's record, documents and vectors, all from one consistent read."""
         with self._read() as conn:
             record = self._require(conn, project, name)
+            packed = self._packed(conn, record)
+            if packed is not None:
+                return IndexSnapshot(record, *packed)
             docs: list[StoredDocument] = []
             blobs: list[bytes] = []
             for doc_id, text, meta, payload, blob in conn.execute(
@@ -477,6 +542,7 @@ class Store:
         with self._write() as conn:
             record = self._require(conn, project, name)
             row = as_matrix([vector], dimension=record.dimension, field="embedding")
+            self._unpack(conn, record)
             cursor = conn.execute("UPDATE documents SET vector = ? WHERE iid = ? AND id = ?",
                                   (row[0].astype(_F32).tobytes(), record.iid, doc_id))
             if not cursor.rowcount:
@@ -491,12 +557,10 @@ class Store:
                                         for (pid,) in conn.execute("SELECT id FROM projects")}
             for row in conn.execute(f"SELECT {_INDEX_COLUMNS} FROM indexes ORDER BY project, name"):
                 record = _row_of(row)
-                ids: list[str] = []
-                checksums: dict[str, str] = {}
-                for doc_id, blob in conn.execute("SELECT id, vector FROM documents WHERE iid = ?"
-                                                 " ORDER BY position", (record.iid,)):
-                    ids.append(doc_id)
-                    checksums[doc_id] = vector_checksum(blob)
+                ids, vectors = self._vectors(conn, record)
+                rows = np.ascontiguousarray(vectors, dtype=_F32)
+                checksums = {doc_id: vector_checksum(rows[i].tobytes())
+                             for i, doc_id in enumerate(ids)}
                 projects[record.project]["indexes"][record.name] = {
                     "model_id": record.model_id,
                     "dimension": record.dimension,
@@ -513,6 +577,7 @@ class Store:
         """Drop every index and job, and make the project list exactly ``projects``."""
         with self._write() as conn:
             conn.execute("DELETE FROM documents")
+            conn.execute("DELETE FROM packed")
             conn.execute("DELETE FROM indexes")
             conn.execute("DELETE FROM jobs")
             conn.execute("DELETE FROM projects")

@@ -5,7 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import mock_cloud.store as store_module
 from mock_cloud.store import NotFound, Store, vector_checksum
 from protocol.documents import StoredDocument
 
@@ -18,8 +21,12 @@ def docs_and_vectors(n: int, dim: int = 4, seed: int = 0, text: str = "text",
     return docs, rng.standard_normal((n, dim)).astype(np.float32)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
+# Every test runs on both forms a pushed index is stored in: packed, and a row per document.
+@pytest.fixture(params=["packed", "rows"])
+def store(tmp_path: Path, request: pytest.FixtureRequest,
+          monkeypatch: pytest.MonkeyPatch) -> Store:
+    if request.param == "rows":
+        monkeypatch.setattr(store_module, "PACKED_MAX_BYTES", 0)
     opened = Store(tmp_path)
     opened.upsert_project("alpha", "ka")
     opened.upsert_project("beta", "kb")
@@ -277,3 +284,84 @@ def test_a_new_store_has_large_pages_and_an_older_file_still_opens(tmp_path: Pat
     reopened = Store(older)
     assert reopened.load_vectors("alpha", "idx")[1].tobytes() == vectors.tobytes()
     reopened.close()
+
+
+def packed_count(store: Store) -> int:
+    return store._conn().execute("SELECT COUNT(*) FROM packed").fetchone()[0]
+
+
+def everything(store: Store, name: str, ids: list[str]) -> tuple[object, ...]:
+    snapshot = store.snapshot("alpha", name)
+    vectors = store.load_vectors("alpha", name)
+    by_id = store.get_docs("alpha", name, ids)
+    return (store.get_docs("alpha", name), by_id, snapshot.docs, snapshot.vectors.tobytes(),
+            vectors[0], vectors[1].tobytes(), store.state(), store.get_index_info("alpha", name),
+            [[type(v) for v in (d.metadata or {}).values()] for d in snapshot.docs])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6)
+stored_docs = st.lists(st.builds(
+    StoredDocument, st.text(min_size=1), st.text(),
+    st.none() | st.dictionaries(st.text(), st.text() | st.integers(-2**63, 2**63 - 1)
+                                | st.booleans() | st.floats(allow_nan=False,
+                                                            allow_infinity=False), max_size=3),
+    json_values), min_size=1, max_size=8, unique_by=lambda d: d.id)
+
+
+@settings(max_examples=60, deadline=None)
+@given(stored_docs, st.integers(1, 5), st.data())
+def test_a_packed_index_reads_as_it_does_once_unpacked(
+    tmp_path_factory: pytest.TempPathFactory, docs: list[StoredDocument], dim: int,
+    data: st.DataObject,
+) -> None:
+    store = Store(tmp_path_factory.mktemp("packed"))
+    try:
+        store.upsert_project("alpha", "ka")
+        vectors = np.array(data.draw(st.lists(st.lists(
+            st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=dim,
+            max_size=dim), min_size=len(docs), max_size=len(docs))), dtype=np.float32)
+        store.replace_index("alpha", "idx", None, docs, vectors)
+        assert packed_count(store) == 1
+        ids = data.draw(st.lists(st.sampled_from([d.id for d in docs]) | st.text(), max_size=4))
+        packed = everything(store, "idx", ids)
+        # A change by document that changes nothing still unpacks the index.
+        assert store.delete_docs("alpha", "idx", ["\x00 no such id"])[1] == 0
+        assert packed_count(store) == 0
+        assert everything(store, "idx", ids) == packed
+        assert packed[3] == vectors.tobytes()
+    finally:
+        store.close()
+
+
+def test_changes_by_document_unpack_a_pushed_index_in_their_transaction(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.upsert_project("alpha", "ka")
+    docs, vectors = docs_and_vectors(6)
+    store.replace_index("alpha", "idx", None, docs, vectors)
+    store.replace_index("alpha", "other", None, docs, vectors)
+    assert packed_count(store) == 2
+    # A refused change leaves the index packed.
+    with pytest.raises(ValueError):
+        store.add_docs("alpha", "idx", [StoredDocument("new", "t")], [[1.0]])
+    assert packed_count(store) == 2
+    store.add_docs("alpha", "idx", [StoredDocument("new", "t"), docs[2]], [[1.0] * 4, [2.0] * 4])
+    assert packed_count(store) == 1
+    ids, matrix = store.load_vectors("alpha", "idx")
+    assert ids == [d.id for d in docs] + ["new"]
+    assert matrix[2].tolist() == [2.0] * 4 and matrix[6].tolist() == [1.0] * 4
+    store.overwrite_vector("alpha", "other", "d1", [0.5] * 4)
+    assert packed_count(store) == 0
+    assert store.load_vectors("alpha", "other")[1][1].tolist() == [0.5] * 4
+    # A push packs the index again; a reset and a deleted index leave nothing behind.
+    store.replace_index("alpha", "idx", None, docs, vectors)
+    assert store._conn().execute("SELECT COUNT(*) FROM documents WHERE iid = ?",
+                                 (store.get_index_info("alpha", "idx").iid,)).fetchone()[0] == 0
+    assert store.delete_index("alpha", "idx") and packed_count(store) == 0
+    store.replace_index("alpha", "idx", None, docs, vectors)
+    store.reset({"alpha": "ka"})
+    assert packed_count(store) == 0
+    store.close()
