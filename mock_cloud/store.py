@@ -154,6 +154,7 @@ def _loads(text: str | None) -> Any:
 
 # Bigger indexes are stored a row per document: SQLite refuses values over 1e9 bytes.
 PACKED_MAX_BYTES = 256 << 20
+_BLOB_WRITE_BYTES = 4 << 20
 
 
 def _pack(docs: Sequence[StoredDocument]) -> bytes:
@@ -385,8 +386,13 @@ class Store:
                     " version = version + 1, stamp = ?, updated_at = ? WHERE iid = ?",
                     (model, rows.shape[1], len(docs), stamp, iso(stamp), iid))
             if packed is not None and len(packed) <= PACKED_MAX_BYTES:
-                conn.execute("INSERT INTO packed (iid, docs, vectors) VALUES (?, ?, ?)",
-                             (iid, packed, memoryview(rows).cast("B")))
+                conn.execute("INSERT INTO packed (iid, docs, vectors) VALUES (?, ?, zeroblob(?))",
+                             (iid, packed, rows.nbytes))
+                # Bound whole, SQLite would first copy the matrix; written in place, it is not.
+                with conn.blobopen("packed", "vectors", iid) as blob:
+                    flat = memoryview(rows).cast("B")
+                    for start in range(0, len(flat), _BLOB_WRITE_BYTES):
+                        blob.write(flat[start : start + _BLOB_WRITE_BYTES])
             else:
                 _insert_rows(conn, iid, docs, rows)
             return self._require(conn, project, name)
