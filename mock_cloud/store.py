@@ -423,11 +423,17 @@ class Store:
             if ids is None:
                 rows = conn.execute("SELECT id, text, metadata, payload FROM documents"
                                     " WHERE iid = ? ORDER BY position", (record.iid,))
-            else:  # looked up by the (iid, id) index, not by scanning the whole index
-                wanted = orjson.dumps(list(ids)).decode()
-                rows = conn.execute("SELECT id, text, metadata, payload FROM documents"
-                                    " WHERE iid = ? AND id IN (SELECT value FROM json_each(?))"
-                                    " ORDER BY position", (record.iid, wanted))
+            else:
+                # One lookup by the (iid, id) index each, not a scan of the whole index. Ids
+                # bound one by one: SQLite's JSON functions cut a string at a NUL.
+                found = []
+                for doc_id in dict.fromkeys(ids):
+                    row = conn.execute("SELECT position, id, text, metadata, payload FROM"
+                                       " documents WHERE iid = ? AND id = ?",
+                                       (record.iid, doc_id)).fetchone()
+                    if row is not None:
+                        found.append(row)
+                rows = [row[1:] for row in sorted(found)]
             return [StoredDocument(doc_id, text, _loads(meta), _loads(payload))
                     for doc_id, text, meta, payload in rows]
 

@@ -260,6 +260,13 @@ def test_get_docs_by_ids_in_stored_order(store: Store) -> None:
     assert store.get_docs("alpha", "idx", []) == []
 
 
+def test_get_docs_finds_ids_holding_a_nul(store: Store) -> None:
+    docs = [StoredDocument(doc_id, "t") for doc_id in ("\x00", "a\x00b", "a")]
+    store.replace_index("alpha", "idx", None, docs, np.ones((3, 2), np.float32))
+    found = store.get_docs("alpha", "idx", ["a", "a\x00b", "\x00", "a\x00"])
+    assert [d.id for d in found] == ["\x00", "a\x00b", "a"]
+
+
 def test_a_new_store_has_large_pages_and_an_older_file_still_opens(tmp_path: Path) -> None:
     import sqlite3
 
