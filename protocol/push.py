@@ -205,6 +205,9 @@ class PushReader:
         self._pieces: list[bytes | int] = []  # the body: its text, and embedding i as i
         self._batches: list[Batch] = []
         self._batch = bytearray()  # the batch being gathered: "[" row "," row ...
+        # Or the helper's slot it is gathered in, straight from the window, and its length.
+        self._slot: tuple[int, memoryview] | None = None
+        self._fill = 0
         self._rows = 0  # embeddings found
         self._row_bytes = array("L")  # the length of each one's text, for _rebuilt()
         self._first_row: bytes | None = None
@@ -221,7 +224,6 @@ class PushReader:
         window = self._window
         window += chunk
         key, at, consumed = self._KEY, self._searched, 0
-        batch = self._batch
         # Slices of a memoryview copy nothing: each row is copied once, into its batch. The
         # view is released before the window is resized, which an export would forbid.
         with memoryview(window) as view:
@@ -240,15 +242,13 @@ class PushReader:
                 stop = close + 1
                 self._pieces += (bytes(view[consumed:start]), self._rows)
                 self._row_bytes.append(stop - start)
-                batch += b"," if batch else b"["
-                batch += view[start:stop]
                 if self._first_row is None:
                     self._first_row = bytes(view[start:stop])
+                self._append(view[start:stop])
                 self._rows += 1
                 consumed = at = stop
-                if len(batch) >= self.BATCH_BYTES:
+                if self._fill >= self.BATCH_BYTES or len(self._batch) >= self.BATCH_BYTES:
                     self._close_batch()
-                    batch = self._batch
         del window[:consumed]
         self._searched = max(at - consumed, 0)
 
@@ -297,7 +297,8 @@ class PushReader:
     @property
     def kept_text_bytes(self) -> int:
         """Bytes of embedding text still held (dropped once known to be printable again)."""
-        return sum(len(b.text) for b in self._batches if b.text is not None) + len(self._batch)
+        kept = sum(len(b.text) for b in self._batches if b.text is not None)
+        return kept + len(self._batch) + self._fill
 
     @property
     def helped(self) -> str:
@@ -306,11 +307,45 @@ class PushReader:
             return "the server"
         return f"the helper ({self._lease.helped} of {self._lease.batches} batches)"
 
+    def _append(self, row: memoryview) -> None:
+        """Add a row to the batch: into a slot of the helper's when one is free, so that it is
+        copied once and into memory used again, else into memory of this process."""
+        if self._slot is None and not self._batch and self._lease is not None:
+            assert self._first_row is not None
+            self._slot = self._lease.reserve(self._first_row)
+        if self._slot is not None:
+            slot, into = self._slot
+            at = self._fill
+            end = at + 1 + len(row)
+            if end < len(into):  # room for the row and the closing "]"
+                into[at] = ord(",") if at else ord("[")
+                into[at + 1 : end] = row
+                self._fill = end
+                return
+            if at:  # the slot is full: this row starts the next batch
+                self._close_batch()
+                self._append(row)
+                return
+            self._lease.unreserve(slot)  # rows of megabytes: parsed here, at the end
+            self._slot = None
+        self._batch += b"," if self._batch else b"["
+        self._batch += row
+
     def _close_batch(self) -> None:
+        first = self._batches[-1].first + self._batches[-1].rows if self._batches else 0
+        if self._slot is not None:  # it holds a row at least: see _append
+            assert self._lease is not None and self._fill
+            (slot, into), self._slot = self._slot, None
+            into[self._fill] = ord("]")
+            batch = Batch(first, self._rows - first, into[: self._fill + 1])
+            self._fill = 0
+            self._batches.append(batch)
+            self._lease.submit_in_slot(batch, slot)
+            self._decode_docs()
+            return
         if not self._batch:
             return
         self._batch += b"]"
-        first = self._batches[-1].first + self._batches[-1].rows if self._batches else 0
         # The batch keeps the bytearray itself, which spares a copy of its text.
         batch = Batch(first, self._rows - first, self._batch)
         self._batch = bytearray()
@@ -372,7 +407,7 @@ class PushReader:
         reprinted: list[bool] = []
         matrix = self._lease.matrix if self._lease is not None else None
         for batch in self._batches:
-            text = batch.text
+            text = bytes(batch.text) if isinstance(batch.text, memoryview) else batch.text
             if text is None:
                 assert matrix is not None
                 text = canonical(matrix[batch.first : batch.first + batch.rows])

@@ -7,8 +7,9 @@ server spends is added to the push. With a helper the two cores share the work: 
 reads the body and finds the rows (:class:`protocol.push.PushReader`), the helper parses them,
 and at the end the server parses itself the batches the helper has not reached.
 
-Each batch is copied into a slot of a small memory file that both processes map, and the helper
-writes the rows into the matrix, another such file, where the server reads them. The helper also
+Each batch goes into a slot of a small memory file that both processes map (the server writes
+rows straight into a free slot, so each row is copied once), and the helper writes the rows into
+the matrix, another such file, where the server reads them. The helper also
 checks that the batch's text can be printed again from its rows (:func:`canonical`) and decode
 to the same values (:func:`protocol.floats.parse_rows_exactly`), so the server need not keep
 it, nor the body. Any failure (a row that is not what the fast path expects, a helper that
@@ -137,11 +138,12 @@ class RowHelper:
 class Batch:
     """Rows ``first`` to ``first + rows`` of the matrix: their JSON text ``[[...],[...]]``
     until it is known that printing the rows again (:func:`canonical`) decodes to the same
-    values (then ``None``)."""
+    values (then ``None``). Text written straight into a slot is a view of it until the
+    helper answers, then copied out if it is kept."""
 
     first: int
     rows: int
-    text: bytes | bytearray | None
+    text: bytes | bytearray | memoryview | None
 
 
 def canonical(rows: Matrix) -> bytes:
@@ -155,8 +157,9 @@ class Lease:
     """The helper's part in one push: :meth:`submit` hands over each batch of rows, :meth:`rows`
     waits for them all; :meth:`release` always.
 
-    A batch is copied into one of a few slots of a memory file both processes map, and the
-    helper writes its rows into the matrix, another such file. A batch that can be printed
+    A batch is written into one of a few slots of a memory file both processes map (straight
+    away, :meth:`reserve`; or copied in once a slot is free), and the helper writes its rows
+    into the matrix, another such file. A batch that can be printed
     again loses its text (``Batch.text = None``): that is what lets the server drop the body as
     it goes."""
 
@@ -194,6 +197,46 @@ class Lease:
             self._queue.append(batch)
         self.batches += 1
         self._pump()
+
+    def reserve(self, first_row: bytes) -> tuple[int, memoryview] | None:
+        """A free slot to write the next batch into, and a view of it; ``None`` when every
+        slot is taken (or the helper failed). :meth:`submit_in_slot` or :meth:`unreserve`
+        must follow."""
+        if self._failed or (self._out is None and not self._open(first_row)):
+            return None
+        self._collect(wait=False)
+        if not self._free or self._slots is None:
+            return None
+        slot = self._free.pop()
+        at = slot * self._slot_bytes
+        with memoryview(self._slots) as slots:
+            return slot, slots[at : at + self._slot_bytes]
+
+    def unreserve(self, slot: int) -> None:
+        self._free.append(slot)
+
+    def submit_in_slot(self, batch: Batch, slot: int) -> None:
+        """The next batch, written into ``slot`` (``batch.text`` is a view of it)."""
+        assert isinstance(batch.text, memoryview) and self._out is not None
+        if self._failed or batch.first + batch.rows > len(self._out):
+            self._failed = True
+            self._copy_out(batch, slot)
+            return
+        self.batches += 1
+        try:
+            self._conn.send(("rows", slot, len(batch.text), batch.first, batch.rows))
+        except OSError as exc:
+            self._copy_out(batch, slot)
+            self._fail_broken(exc)
+            return
+        self._sent.append((batch, slot))
+        self._pump()
+
+    def _copy_out(self, batch: Batch, slot: int) -> None:
+        """Keep the text of a batch written into ``slot``, and free the slot."""
+        if isinstance(batch.text, memoryview):
+            batch.text = bytes(batch.text)
+        self._free.append(slot)
 
     @property
     def matrix(self) -> Matrix | None:
@@ -289,11 +332,11 @@ class Lease:
                     return
                 ok, reprintable = self._conn.recv()
                 batch, slot = self._sent.popleft()
-                self._free.append(slot)
                 if not ok:
                     self._failed = True
                 elif reprintable:
                     batch.text = None
+                self._copy_out(batch, slot)
                 self.helped += 1
                 self._helper.batches_parsed += 1
                 if wait:
@@ -304,7 +347,8 @@ class Lease:
     def _fail_broken(self, exc: BaseException) -> None:
         log.warning("row helper failed (%s); parsing in the server", exc)
         self._failed = self._broken = True
-        self._sent.clear()
+        while self._sent:
+            self._copy_out(*self._sent.popleft())
 
 
 # --- the helper's side ------------------------------------------------------------------------

@@ -214,6 +214,25 @@ def test_the_helper_parses_most_batches_of_a_large_body(helper: RowHelper) -> No
     assert reader.kept_text_bytes < len(body) / 2
 
 
+def test_rows_go_straight_into_a_free_slot(helper: RowHelper) -> None:
+    rows = np.random.default_rng(4).standard_normal((300, 2)).astype(np.float32)
+    body = body_of([{**DOC, "id": f"d{i}", "embedding": rows[i].tolist()} for i in range(300)])
+    reader = PushReader(len(body), helper)
+    with (mock.patch.object(PushReader, "BATCH_BYTES", 64),
+          mock.patch.object(rowhelper_module.Lease, "submit_in_slot", autospec=True,
+                            side_effect=rowhelper_module.Lease.submit_in_slot) as in_slot):
+        for start in range(0, len(body), 500):
+            reader.feed(body[start : start + 500])
+            lease = reader._lease
+            assert lease is not None
+            while lease._sent:  # as when the body arrives no faster than the helper parses
+                lease._collect(wait=True)
+        got = finished(reader)
+    same(got, decode_push(body))
+    assert in_slot.call_count == len(reader._batches) > 10
+    assert reader.kept_text_bytes == 0
+
+
 def test_batches_too_big_for_a_slot_are_parsed_in_the_server(helper: RowHelper) -> None:
     # Rows of 80 to 400 bytes in batches of at least 200: some fit a slot, some not.
     body = body_of([{**DOC, "id": f"d{i}", "embedding": [i / 7 if i % 5 == 0 else 1.0] * 20}
