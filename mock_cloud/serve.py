@@ -15,6 +15,7 @@ import uvicorn
 
 from mock_cloud.app import create_app
 from mock_cloud.settings import GIB, Settings
+from protocol.buffers import keep_freed_memory
 from protocol.names import validate_index_name
 
 
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sessionspec serve: cannot listen on {args.host}:{args.port}: {exc}",
               file=sys.stderr)
         return 1
+    keep_freed_memory()
     app = create_app(settings)
     app.state.cloud.start_helpers()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,

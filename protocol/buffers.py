@@ -1,5 +1,6 @@
 """Buffers for bodies and downloads of hundreds of MB."""
 
+import ctypes
 import mmap
 import sys
 
@@ -44,3 +45,24 @@ class FillBuffer:
             self._populate = None
             return
         self._backed = stop
+
+
+def keep_freed_memory(mmap_below: int = 4 << 20, keep: int = 64 << 20) -> bool:
+    """Have glibc's malloc serve blocks under ``mmap_below`` bytes from its heap and keep up to
+    ``keep`` bytes freed there, so that a server's per-request buffers reuse memory already
+    backed instead of asking the kernel for fresh pages each time; whether it applied (glibc
+    only).
+
+    uvicorn hands over a request body in a new buffer of up to 256 KB per read. By default
+    glibc maps each such buffer on its own and unmaps it when freed, and fresh pages cost about
+    4.4 us each on the VM of the recorded benchmarks: receiving a 76 MB push with nothing done
+    with it took 0.11-0.13 s, and 0.03-0.08 s with this. Setting either limit alone switches off
+    glibc's own adjustment of both, which made the same receive slower (0.18-0.34 s)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, mmap_below)) and bool(mallopt(m_trim_threshold, keep))

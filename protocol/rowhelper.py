@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 import simdjson
 
+from protocol.buffers import keep_freed_memory
 from protocol.floats import parse_rows_exactly, parse_rows_into
 from protocol.vectors import Matrix
 
@@ -394,4 +395,5 @@ def serve(conn: Connection) -> None:
 if __name__ == "__main__":
     # It stops when the server's end closes; Ctrl-C in the server's terminal is the server's.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()
     serve(Connection(int(sys.argv[1])))

@@ -1,5 +1,7 @@
-"""Fill buffers: zeroed, written front to back, backed only a step ahead of the writes."""
+"""Fill buffers: zeroed, written front to back, backed only a step ahead of the writes; and
+freed memory kept for the next request."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -56,3 +58,35 @@ def test_a_kernel_without_populate_falls_back_to_page_faults(
     fill.map[: 1 << 20] = b"y" * (1 << 20)
     fill.reserve(2 << 20)
     assert fill.map[:] == b"y" * (1 << 20) + bytes(1 << 20)
+
+
+_SECOND_BUFFER_FAULTS = """
+import resource, sys
+from protocol.buffers import keep_freed_memory
+applied = keep_freed_memory() if sys.argv[1] == "keep" else False
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+first = bytearray(1 << 20)  # zeroed: every page touched
+del first
+before = faults()
+second = bytearray(1 << 20)
+print(applied, faults() - before)
+"""
+
+
+def second_buffer_faults(mode: str) -> tuple[bool, int]:
+    out = subprocess.run([sys.executable, "-c", _SECOND_BUFFER_FAULTS, mode], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).parents[2]).stdout
+    applied, faults = out.split()
+    return applied == "True", int(faults)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+def test_a_buffer_freed_is_reused_without_fresh_pages() -> None:
+    # A 1 MB buffer is mapped on its own by default, and the next one takes fresh pages from
+    # the heap; kept, the freed one is used again.
+    applied, kept = second_buffer_faults("keep")
+    _, default = second_buffer_faults("default")
+    assert applied
+    assert default >= 200  # 256 pages of 4 KB
+    assert kept < default / 4
