@@ -161,11 +161,16 @@ def _pack(docs: Sequence[StoredDocument]) -> bytes:
     return orjson.dumps([(d.id, d.text, d.metadata, d.payload) for d in docs])
 
 
+def _matrix(data: bytes, rows: int, dimension: int) -> Matrix:
+    """Stored vectors (little-endian float32) as a float32 matrix, without a copy here."""
+    flat = np.frombuffer(data, dtype=_F32)
+    return flat.reshape(rows, dimension).astype(np.float32, copy=False)
+
+
 def _unpacked(docs: bytes, vectors: bytes, dimension: int
               ) -> tuple[list[StoredDocument], Matrix]:
     found = [StoredDocument(*doc) for doc in orjson.loads(docs)]
-    flat = np.frombuffer(vectors, dtype=_F32)
-    return found, flat.reshape(len(found), dimension).astype(np.float32, copy=False)
+    return found, _matrix(vectors, len(found), dimension)
 
 
 def _check_ids(ids: Iterable[str], field_name: str = "docs") -> None:
@@ -522,8 +527,7 @@ class Store:
                                          " ORDER BY position", (record.iid,)):
             ids.append(doc_id)
             blobs.append(blob)
-        flat = np.frombuffer(b"".join(blobs), dtype=_F32)
-        return ids, flat.reshape(len(ids), record.dimension).astype(np.float32, copy=False)
+        return ids, _matrix(b"".join(blobs), len(ids), record.dimension)
 
     def load_vectors(self, project: str, name: str) -> tuple[list[str], Matrix]:
         """Doc ids in stored order and their vectors as one float32 matrix."""
@@ -544,10 +548,9 @@ class Store:
                     " ORDER BY position", (record.iid,)):
                 docs.append(StoredDocument(doc_id, text, _loads(meta), _loads(payload)))
                 blobs.append(blob)
-        flat = np.frombuffer(b"".join(blobs), dtype=_F32)
+        vectors = b"".join(blobs)
         del blobs
-        return IndexSnapshot(record, docs, flat.reshape(len(docs), record.dimension)
-                             .astype(np.float32, copy=False))
+        return IndexSnapshot(record, docs, _matrix(vectors, len(docs), record.dimension))
 
     def overwrite_vector(self, project: str, name: str, doc_id: str,
                          vector: Sequence[float]) -> IndexRecord:
