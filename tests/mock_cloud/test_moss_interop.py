@@ -205,9 +205,10 @@ def test_client_side_index_calls(sdk: ServerProcess, tmp_path: Path) -> None:
 
 def test_a_large_push_streams_through_the_row_helper(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    # The server drops each batch of embedding text the helper finds canonical (printed as
-    # orjson prints the float32 values): it keeps only what it parsed itself at the end. So
-    # this checks that the published SDK prints its vectors that way, as well as the round trip.
+    # The server drops each batch of embedding text the helper finds printable again (every
+    # number a float that float32 holds exactly): it keeps only what it parsed itself at the
+    # end. So this checks that the published SDK prints its vectors that way, as well as the
+    # round trip.
     from mock_cloud.store import vector_checksum
     from protocol.push import PushReader
 
