@@ -1,6 +1,7 @@
 """Restarts keep data; the `serve` command's options, output and clean stop."""
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,43 @@ def test_the_sessionspec_command_runs_serve(tmp_path: Path) -> None:
         [sys.executable, "-m", "conformance.cli", "serve", "--data-dir", str(tmp_path),
          "--project", "bad"], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2 and "ID:KEY" in out.stderr
+
+
+_FROZEN_APP = """
+import gc, sys, weakref
+from pathlib import Path
+from mock_cloud.app import create_app
+from mock_cloud.serve import keep_out_of_collections
+from mock_cloud.settings import Settings
+app = create_app(Settings(Path(sys.argv[1]), {"p": "k"}))
+walked_before = len(gc.get_objects())
+frozen = keep_out_of_collections()
+walked_after = len(gc.get_objects())
+app_walked = any(obj is app.state.cloud for obj in gc.get_objects())
+class Node:
+    pass
+cycle = Node()
+cycle.self = cycle
+gone = weakref.ref(cycle)
+del cycle
+gc.collect()
+app.state.cloud.close()
+print(walked_before, frozen, walked_after, app_walked, gone() is None)
+"""
+
+
+def test_serve_keeps_what_it_built_at_start_out_of_full_collections(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", _FROZEN_APP, str(tmp_path)], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).parents[2],
+                         timeout=120).stdout.split()
+    walked_before, frozen, walked_after = map(int, out[:3])
+    assert walked_before > 10_000  # the app and everything loaded for it
+    assert frozen > walked_before // 2  # less whatever garbage the collection before freed
+    assert walked_after < walked_before // 10
+    assert out[3:] == ["False", "True"]  # the app is not walked; a cycle made later is freed
+
+    server = ServerProcess(Settings(tmp_path / "served", {"p": "k"}),
+                           extra_args=["--verbose"]).start()
+    assert server.stop() == 0
+    assert re.search(r"\d+ objects built at start kept out of full collections",
+                     server.log_path.read_text())
