@@ -6,14 +6,20 @@ published SDK was observed to accept, so decoding and re-encoding a stored file 
 orjson encodes every value; only the separators are laid out here.
 """
 
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
-class StoredDocument:
+class StoredDocument(msgspec.Struct, frozen=True, gc=False):
+    """A document as an index holds it, without its embedding.
+
+    Made by the hundred thousand (a push, a resume), so it is built in C, three times as fast
+    as a frozen dataclass, and not tracked by the cycle collector, whose full collections would
+    otherwise walk every document of every index held: its fields hold text and JSON values,
+    which never refer back to a document, so it is never part of a cycle."""
+
     id: str
     text: str
     metadata: dict[str, Any] | None = None

@@ -28,7 +28,7 @@ MetadataValue = str | int | float | bool
 E = TypeVar("E", list[float], msgspec.Raw, int)
 
 
-class _WireDoc(msgspec.Struct, Generic[E]):
+class _WireDoc(msgspec.Struct, Generic[E], gc=False):  # holds no cycle: see StoredDocument
     id: str
     text: str
     embedding: E
@@ -145,19 +145,24 @@ def _check_top(body: _WireBody[E]) -> None:
 
 def _checked_docs(rows: list[_WireDoc[E]], first: int, seen: set[str]) -> list[StoredDocument]:
     """The stored form of documents ``first`` on; ``seen`` holds the ids before them."""
-    docs: list[StoredDocument] = []
-    for i, row in enumerate(rows, first):
-        if not row.id:
-            raise ValueError(f"docs[{i}].id: must not be empty")
-        if row.id in seen:
-            raise ValueError(f"docs[{i}].id: duplicate id {row.id!r}")
-        seen.add(row.id)
-        if row.metadata:
-            for key, value in row.metadata.items():
+    # The common case in a few C loops over the batch (a 10k push spent 20 ms here document by
+    # document); any doubt and the loop finds and names the first bad document.
+    ids = [row.id for row in rows]
+    floats = [value for row in rows if row.metadata for value in row.metadata.values()
+              if type(value) is float]
+    if not (all(ids) and len(set(ids)) == len(ids) and seen.isdisjoint(ids)
+            and all(map(math.isfinite, floats))):
+        for i, row in enumerate(rows, first):
+            if not row.id:
+                raise ValueError(f"docs[{i}].id: must not be empty")
+            if row.id in seen:
+                raise ValueError(f"docs[{i}].id: duplicate id {row.id!r}")
+            seen.add(row.id)
+            for key, value in (row.metadata or {}).items():
                 if isinstance(value, float) and not math.isfinite(value):
                     raise ValueError(f"docs[{i}].metadata.{key}: numbers must be finite")
-        docs.append(StoredDocument(row.id, row.text, row.metadata, row.payload))
-    return docs
+    seen.update(ids)
+    return [StoredDocument(row.id, row.text, row.metadata, row.payload) for row in rows]
 
 
 def _numbered(pieces: list[bytes | int]) -> bytes:
