@@ -135,7 +135,7 @@ async def push_index(request: Request, project: Project, cloud: Cloud,
             reader.close()
         decoded = time.monotonic()
         record = cloud.store.replace_index(project, push.index_name, push.model_id, push.docs,
-                                           push.embeddings)
+                                           push.embeddings, checked=True)
         log.debug("push %r: %d docs, %d bytes: read and parse %.2fs, decode %.2fs, "
                   "store %.2fs; rows parsed by %s, %d bytes of their text kept",
                   push.index_name, len(push.docs), size, read - started, decoded - read,

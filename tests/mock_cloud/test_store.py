@@ -4,6 +4,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -340,6 +341,12 @@ def test_a_packed_index_reads_as_it_does_once_unpacked(
         assert packed_count(store) == 0
         assert everything(store, "idx", ids) == packed
         assert packed[3] == vectors.tobytes()
+        # Documents packed as data dirs written before hold them read the same.
+        before = orjson.dumps([(d.id, d.text, d.metadata, d.payload) for d in docs])
+        assert store_module._unpacked(before, vectors.tobytes(), dim)[0] == packed[0]
+        # A decoded push is stored without checking it again, and the same.
+        store.replace_index("alpha", "checked", None, docs, vectors, checked=True)
+        assert everything(store, "checked", ids)[:6] == packed[:6]
     finally:
         store.close()
 
