@@ -2,6 +2,7 @@
 
 import threading
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import orjson
@@ -28,6 +29,8 @@ def store(tmp_path: Path, request: pytest.FixtureRequest,
           monkeypatch: pytest.MonkeyPatch) -> Store:
     if request.param == "rows":
         monkeypatch.setattr(store_module, "PACKED_MAX_BYTES", 0)
+    else:  # vectors in many parts, cut inside rows
+        monkeypatch.setattr(store_module, "_PART_BYTES", 20)
     opened = Store(tmp_path)
     opened.upsert_project("alpha", "ka")
     opened.upsert_project("beta", "kb")
@@ -295,7 +298,15 @@ def test_a_new_store_has_large_pages_and_an_older_file_still_opens(tmp_path: Pat
 
 
 def packed_count(store: Store) -> int:
-    return store._conn().execute("SELECT COUNT(*) FROM packed").fetchone()[0]
+    """Packed indexes, each with its parts of vectors (and no part left of any other)."""
+    conn = store._conn()
+    count: int = conn.execute("SELECT COUNT(*) FROM packed").fetchone()[0]
+    orphans = conn.execute("SELECT COUNT(*) FROM packed_vectors WHERE iid NOT IN"
+                           " (SELECT iid FROM packed)").fetchone()[0]
+    without = conn.execute("SELECT COUNT(*) FROM packed WHERE vectors = x'' AND iid NOT IN"
+                           " (SELECT iid FROM packed_vectors)").fetchone()[0]
+    assert (orphans, without) == (0, 0)
+    return count
 
 
 def everything(store: Store, name: str, ids: list[str]) -> tuple[object, ...]:
@@ -327,7 +338,10 @@ def test_a_packed_index_reads_as_it_does_once_unpacked(
     data: st.DataObject,
 ) -> None:
     store = Store(tmp_path_factory.mktemp("packed"))
+    part_bytes = data.draw(st.sampled_from([4, 28, 1 << 20]))
+    parts = mock.patch.object(store_module, "_PART_BYTES", part_bytes)
     try:
+        parts.start()
         store.upsert_project("alpha", "ka")
         vectors = np.array(data.draw(st.lists(st.lists(
             st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=dim,
@@ -341,13 +355,20 @@ def test_a_packed_index_reads_as_it_does_once_unpacked(
         assert packed_count(store) == 0
         assert everything(store, "idx", ids) == packed
         assert packed[3] == vectors.tobytes()
-        # Documents packed as data dirs written before hold them read the same.
-        before = orjson.dumps([(d.id, d.text, d.metadata, d.payload) for d in docs])
-        assert store_module._unpacked(before, vectors.tobytes(), dim)[0] == packed[0]
         # A decoded push is stored without checking it again, and the same.
         store.replace_index("alpha", "checked", None, docs, vectors, checked=True)
         assert everything(store, "checked", ids)[:6] == packed[:6]
+        # As data dirs written before hold a packed index (documents packed by orjson, the
+        # matrix in one BLOB), it reads the same.
+        store.replace_index("alpha", "before", None, docs, vectors)
+        with store._write() as conn:
+            (iid,) = conn.execute("SELECT iid FROM indexes WHERE name = 'before'").fetchone()
+            conn.execute("DELETE FROM packed_vectors WHERE iid = ?", (iid,))
+            conn.execute("UPDATE packed SET docs = ?, vectors = ? WHERE iid = ?", (orjson.dumps(
+                [(d.id, d.text, d.metadata, d.payload) for d in docs]), vectors.tobytes(), iid))
+        assert everything(store, "before", ids)[:6] == packed[:6]
     finally:
+        parts.stop()
         store.close()
 
 
