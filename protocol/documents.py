@@ -17,9 +17,10 @@ class StoredDocument(msgspec.Struct, frozen=True, gc=False, array_like=True):
 
     Made by the hundred thousand (a push, a resume), so it is built in C, three times as fast
     as a frozen dataclass, and not tracked by the cycle collector, whose full collections would
-    otherwise walk every document of every index held: its fields hold text and JSON values,
-    which never refer back to a document, so it is never part of a cycle. msgspec writes it as
-    the array ``[id, text, metadata, payload]`` (the mock cloud stores documents so)."""
+    otherwise walk every document of every index held. That is safe as long as it is never part
+    of a cycle: its fields hold text and JSON values, and nothing refers back to a document
+    (a payload that did would never be freed). msgspec writes it as the array
+    ``[id, text, metadata, payload]`` (the mock cloud stores documents so)."""
 
     id: str
     text: str
