@@ -139,15 +139,15 @@ def test_the_sessionspec_command_runs_serve(tmp_path: Path) -> None:
     assert out.returncode == 2 and "ID:KEY" in out.stderr
 
 
-_FROZEN_APP = """
+_PREPARED_APP = """
 import gc, sys, weakref
 from pathlib import Path
 from mock_cloud.app import create_app
-from mock_cloud.serve import keep_out_of_collections
+from mock_cloud.serve import prepare_to_serve
 from mock_cloud.settings import Settings
 app = create_app(Settings(Path(sys.argv[1]), {"p": "k"}))
 walked_before = len(gc.get_objects())
-frozen = keep_out_of_collections()
+frozen = prepare_to_serve(app)
 walked_after = len(gc.get_objects())
 app_walked = any(obj is app.state.cloud for obj in gc.get_objects())
 class Node:
@@ -158,19 +158,21 @@ gone = weakref.ref(cycle)
 del cycle
 gc.collect()
 app.state.cloud.close()
-print(walked_before, frozen, walked_after, app_walked, gone() is None)
+print(walked_before, frozen, walked_after, app.openapi_schema is not None, app_walked,
+      gone() is None)
 """
 
 
-def test_serve_keeps_what_it_built_at_start_out_of_full_collections(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-c", _FROZEN_APP, str(tmp_path)], check=True,
+def test_serve_prepares_the_app_and_keeps_it_out_of_full_collections(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", _PREPARED_APP, str(tmp_path)], check=True,
                          capture_output=True, text=True, cwd=Path(__file__).parents[2],
                          timeout=120).stdout.split()
     walked_before, frozen, walked_after = map(int, out[:3])
     assert walked_before > 10_000  # the app and everything loaded for it
     assert frozen > walked_before // 2  # less whatever garbage the collection before freed
     assert walked_after < walked_before // 10
-    assert out[3:] == ["False", "True"]  # the app is not walked; a cycle made later is freed
+    assert out[3] == "True"  # the OpenAPI document is built, not left to the first request
+    assert out[4:] == ["False", "True"]  # the app is not walked; a cycle made later is freed
 
     server = ServerProcess(Settings(tmp_path / "served", {"p": "k"}),
                            extra_args=["--verbose"]).start()
