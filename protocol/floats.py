@@ -132,7 +132,7 @@ class RowSink:
         return None if self._rows is None else self._rows[: self._count]
 
 
-def _values(parser: simdjson.Parser, text: bytes, shape: tuple[int, int],
+def _values(parser: simdjson.Parser, text: bytes | memoryview, shape: tuple[int, int],
             lists: int) -> np.ndarray | None:
     """The numbers of ``[[f, ...], ...]``, in which ``text`` holds ``lists`` lists, as float64 in
     order; ``None`` unless it is rows of numbers of exactly ``shape``."""
@@ -168,7 +168,8 @@ def _store(values: np.ndarray, out: Matrix) -> bool:
     return bool(np.isfinite(out).all())
 
 
-def parse_rows_exactly(text: bytes, into: Matrix, parser: simdjson.Parser) -> tuple[bool, bool]:
+def parse_rows_exactly(text: bytes | memoryview, into: Matrix, parser: simdjson.Parser
+                       ) -> tuple[bool, bool]:
     """:func:`parse_rows_into`, and whether ``text`` could be printed again from the rows
     without changing what it decodes to: each number is written as a float (with a ``.``,
     so no JSON decoder takes it for an integer) whose value float32 holds exactly.
