@@ -453,10 +453,10 @@ class Store:
         """Documents in stored order; with ``ids``, only those (unknown ids are skipped)."""
         with self._read() as conn:
             record = self._require(conn, project, name)
-            packed = self._packed(conn, record)
+            packed = self._packed_docs(conn, record)
             if packed is not None:
                 wanted = None if ids is None else set(ids)
-                return [d for d in packed[0] if wanted is None or d.id in wanted]
+                return [d for d in packed if wanted is None or d.id in wanted]
             if ids is None:
                 rows = conn.execute("SELECT id, text, metadata, payload FROM documents"
                                     " WHERE iid = ? ORDER BY position", (record.iid,))
@@ -535,16 +535,23 @@ class Store:
                 record = self._bump(conn, record, doc_count=record.doc_count - removed)
             return record, removed
 
+    def _packed_docs(self, conn: sqlite3.Connection, record: IndexRecord
+                     ) -> list[StoredDocument] | None:
+        """The documents of a packed index, without reading its vectors; ``None`` if it has a
+        row per document."""
+        row = conn.execute("SELECT docs FROM packed WHERE iid = ?", (record.iid,)).fetchone()
+        return None if row is None else _unpack_docs(row[0])
+
     def _packed(self, conn: sqlite3.Connection, record: IndexRecord
                 ) -> tuple[list[StoredDocument], Matrix] | None:
         """The documents and vectors of a packed index; ``None`` if it has a row per document."""
-        row = conn.execute("SELECT docs, vectors FROM packed WHERE iid = ?",
-                           (record.iid,)).fetchone()
-        if row is None:
+        docs = self._packed_docs(conn, record)
+        if docs is None:
             return None
-        docs = _unpack_docs(row[0])
-        if row[1]:  # one BLOB, as written before the parts
-            return docs, _matrix(row[1], len(docs), record.dimension)
+        (vectors,) = conn.execute("SELECT vectors FROM packed WHERE iid = ?",
+                                  (record.iid,)).fetchone()
+        if vectors:  # one BLOB, as written before the parts
+            return docs, _matrix(vectors, len(docs), record.dimension)
         return docs, _read_parts(conn, record.iid, len(docs), record.dimension)
 
     def _unpack(self, conn: sqlite3.Connection, record: IndexRecord) -> None:
