@@ -224,13 +224,7 @@ class Lease:
             self._copy_out(batch, slot)
             return
         self.batches += 1
-        try:
-            self._conn.send(("rows", slot, len(batch.text), batch.first, batch.rows))
-        except OSError as exc:
-            self._copy_out(batch, slot)
-            self._fail_broken(exc)
-            return
-        self._sent.append((batch, slot))
+        self._dispatch(batch, slot)
         self._pump()
 
     def _copy_out(self, batch: Batch, slot: int) -> None:
@@ -317,9 +311,15 @@ class Lease:
         slot = self._free.pop()
         at = slot * self._slot_bytes
         self._slots[at : at + len(batch.text)] = batch.text
+        self._dispatch(batch, slot)
+
+    def _dispatch(self, batch: Batch, slot: int) -> None:
+        """Ask the helper to parse ``batch``, which is in ``slot``."""
+        assert batch.text is not None
         try:
             self._conn.send(("rows", slot, len(batch.text), batch.first, batch.rows))
         except OSError as exc:
+            self._copy_out(batch, slot)
             self._fail_broken(exc)
             return
         self._sent.append((batch, slot))
